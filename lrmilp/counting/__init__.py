@@ -1,0 +1,79 @@
+"""Region counting on one API: the one-tree enumerator and the solver-based peers.
+
+:func:`count_regions` is what the CLI's ``lrmilp count`` calls.  ``method="tree"`` (default) is
+:mod:`lrmilp.enumeration`; ``"milp"``, ``"scip"`` and ``"gurobi"`` are cross-checks built on the
+big-M formulation of :mod:`lrmilp.formulations.bigm`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..bounds import tighten
+from ..domains import Domain
+from ..enumeration import DEFAULT_TOL, TREE_TOL_MEANING, CountResult, RegionWriter, TreeEnumerator
+from ..errors import InputError
+from ..network import Network
+
+METHODS = ("tree", "milp", "scip", "gurobi")
+
+
+def count_regions(net: Network, domain: Domain, *, method: str = "tree", tol: float | None = None,
+                  jobs: int = 1, time_limit: float | None = None, max_regions: int | None = None,
+                  regions_out: str | Path | None = None, bound_method: str = "lp", progress: bool = False,
+                  radius: float | None = None) -> CountResult:
+    """Count the full-dimensional linear regions of ``net`` over ``domain``.
+
+    The result is exact when ``complete`` is true; a run stopped by ``time_limit``, ``max_regions``
+    or Ctrl-C returns ``complete=False`` and a count that is a valid lower bound.  ``tol`` is the
+    method's tolerance for "non-empty interior" (reported with its meaning in the result).
+    ``regions_out`` streams every region (pattern, interior point, margin) to a JSON-lines file.
+    """
+    if method not in METHODS:
+        raise InputError(f"unknown count method '{method}' (expected one of {', '.join(METHODS)})")
+    if domain.input_dim != net.input_dim:
+        raise InputError(f"domain has {domain.input_dim} inputs, network has {net.input_dim}")
+    if time_limit is not None and time_limit <= 0:
+        raise InputError("--time-limit must be positive")
+    if max_regions is not None and max_regions < 1:
+        raise InputError("--max-regions must be at least 1")
+    if method == "tree":
+        return count_tree(net, domain, tol=DEFAULT_TOL if tol is None else tol, jobs=jobs, time_limit=time_limit,
+                          max_regions=max_regions, regions_out=regions_out, bound_method=bound_method,
+                          progress=progress)
+    from .solvers import count_with_solver
+    return count_with_solver(net, domain, method=method, tol=tol, time_limit=time_limit,
+                             max_regions=max_regions, regions_out=regions_out, progress=progress, radius=radius)
+
+
+def count_tree(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, jobs: int = 1,
+               time_limit: float | None = None, max_regions: int | None = None,
+               regions_out: str | Path | None = None, bound_method: str = "lp",
+               progress: bool = False) -> CountResult:
+    """The one-tree enumerator (see :mod:`lrmilp.enumeration`)."""
+    t0 = time.perf_counter()
+    if tol <= 0:
+        raise InputError("--tol must be positive")
+    if not net.relu_layers:
+        return CountResult(1, True, "tree", time.perf_counter() - t0, 0, tol, TREE_TOL_MEANING)
+    bounds = tighten(net, domain, method=bound_method if domain.bounded or domain.A_ub.shape[0] else "interval")
+    if jobs > 1:
+        from ..parallel import count_parallel
+        return count_parallel(net, domain, tol=tol, jobs=jobs, bounds=bounds, time_limit=time_limit,
+                              max_regions=max_regions, regions_out=regions_out, progress=progress, t0=t0)
+    writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
+    enum = TreeEnumerator(net, domain, tol=tol, bounds=bounds, on_region=writer.write if writer else None,
+                          time_limit=None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3),
+                          max_regions=max_regions, progress=progress)
+    try:
+        stats = enum.run()
+    finally:
+        if writer:
+            writer.close(complete=enum.stopped is None)
+    return CountResult(stats.regions, enum.stopped is None, "tree", time.perf_counter() - t0, stats.lps, tol,
+                       TREE_TOL_MEANING, enum.stopped, stats.nodes,
+                       extra={"geometry": enum.geometry, "lps_empty": stats.lps_empty,
+                              "ball_splits": stats.ball_splits, "bound_skips": stats.bound_skips,
+                              "bound_method": bounds.method, "bound_lps": bounds.lps,
+                              "domain": domain.describe()})

@@ -1,0 +1,546 @@
+"""The one-tree enumerator: every full-dimensional linear region of a ReLU network over a domain.
+
+One depth-first search over activation states, layer by layer, neuron by neuron, never restarted.
+A node is the polytope P of a partial pattern in parameter space u (see :mod:`lrmilp.domains`):
+each decided neuron i contributes s_i (a_i u + c_i) >= 0, with a_i u + c_i its pre-activation under
+the earlier layers' fixed states.  Every node carries a *ball certificate* (centre, radius): a ball
+inside P of radius > ``tol``.  A region is counted iff its polytope contains a ball of radius > tol
+(Euclidean, in parameter space) — the meaning of ``tol`` in every result.
+
+Deciding neuron j at a node, cheapest test first:
+
+1. its sign is fixed on the whole domain (bounds from :mod:`lrmilp.bounds`), or its pre-activation
+   is constant under the current pattern (a_j = 0), or its range over the domain's bounding box
+   leaves the other side thinner than tol: one child, no LP;
+2. the hyperplane a_j u + c_j = 0 cuts the node's ball so that both parts hold a ball of radius
+   > tol: both children exist, each gets a smaller ball, no LP;
+3. otherwise the side holding the ball's centre exists (no LP) and one LP — maximise the margin t
+   of a ball inside P and the other side — decides the other child and gives it an exact ball.
+
+Rows for hyperplanes that provably miss P are never added, so LPs stay small.  All LPs run on one
+warm-started highspy model whose rows follow the search path (added on the way down, deleted on the
+way up).  Inputs of dimension <= 2 over bounded domains skip LPs entirely: nodes carry their exact
+polygon (interval in 1-D), clipped by each hyperplane.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import highspy
+import numpy as np
+
+from .bounds import Bounds, interval_bounds
+from .domains import Domain
+from .network import Network, pack_pattern
+
+DEFAULT_TOL = 1e-6
+"""Default ``tol``: a region counts iff it holds a ball of radius > tol in parameter space."""
+ZERO_TOL = 1e-10
+"""A pre-activation is constant on a node when |a_j| <= ZERO_TOL * sum_i |W_ji| |a_i(prev)|, i.e. its
+gradient is zero up to the rounding of the products that formed it."""
+RADIUS_CAP = 1.0
+"""Chebyshev LPs maximise min(margin, RADIUS_CAP), so they stay bounded on unbounded domains."""
+
+INF = highspy.kHighsInf
+
+
+class _Stop(Exception):
+    """Unwinds the search when a limit is hit."""
+
+
+@dataclass
+class TreeStats:
+    regions: int = 0
+    nodes: int = 0
+    lps: int = 0
+    lps_empty: int = 0  # LPs whose other side turned out empty: the waste to drive down
+    ball_splits: int = 0  # both children certified by the ball, no LP
+    bound_skips: int = 0  # neurons decided by bounds or constancy, no LP
+
+
+@dataclass
+class CountResult:
+    """The outcome of a count; ``regions`` is exact when ``complete``, else a valid lower bound."""
+
+    regions: int
+    complete: bool
+    method: str
+    seconds: float
+    lps: int
+    tol: float
+    tol_meaning: str
+    stopped: str | None = None
+    nodes: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = {"regions": int(self.regions), "complete": bool(self.complete), "method": self.method,
+               "seconds": round(self.seconds, 6), "lps": int(self.lps), "tol": self.tol,
+               "tol_meaning": self.tol_meaning, "nodes": int(self.nodes), "stopped": self.stopped}
+        if self.regions:
+            out["lps_per_region"] = round(self.lps / self.regions, 4)
+        out.update(self.extra)
+        return out
+
+
+TREE_TOL_MEANING = "a region counts iff it contains a ball of radius > tol (Euclidean, domain parameters)"
+
+
+class RegionWriter:
+    """Streams regions to a JSON-lines file: one object per region with the pattern as hex of packed bits
+    (numpy bit order), an interior point (network input) and its margin (ball radius)."""
+
+    def __init__(self, path: str | Path, *, neurons: int, domain: Domain) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".part")
+        self.fh = self.tmp.open("w")
+        self.domain = domain
+        self.fh.write(json.dumps({"neurons": neurons, "domain": domain.describe()}) + "\n")
+
+    def write(self, pattern: np.ndarray, point_u: np.ndarray, margin: float) -> None:
+        x = self.domain.to_input(point_u)[0]
+        self.fh.write(json.dumps({"pattern": pack_pattern(pattern).hex(), "point": x.tolist(),
+                                  "margin": float(margin)}) + "\n")
+
+    def close(self, *, complete: bool) -> None:
+        self.fh.close()
+        self.tmp.replace(self.path)  # the file appears whole; a stopped run's file says so in the result
+
+
+def read_regions(path: str | Path) -> Iterator[dict]:
+    """Iterate the regions of a file written by :class:`RegionWriter` (pattern unpacked to bools)."""
+    from .network import unpack_pattern
+    with Path(path).open() as fh:
+        header = json.loads(fh.readline())
+        n = header["neurons"]
+        for line in fh:
+            rec = json.loads(line)
+            rec["pattern"] = unpack_pattern(bytes.fromhex(rec["pattern"]), n)
+            rec["point"] = np.array(rec["point"])
+            yield rec
+
+
+class _ChebyshevLP:
+    """max t s.t. rows (a/|a|) u + t <= rhs, t <= RADIUS_CAP, on one warm highspy model."""
+
+    def __init__(self, dim: int, base_rows: np.ndarray, base_rhs: np.ndarray) -> None:
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("presolve", "off")
+        h.setOptionValue("threads", 1)
+        self.h, self.d = h, dim
+        h.addVars(dim + 1, np.full(dim + 1, -INF), np.r_[np.full(dim, INF), RADIUS_CAP])
+        h.changeColCost(dim, 1.0)
+        h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        self.idx = np.arange(dim + 1, dtype=np.int32)
+        for a, r in zip(base_rows, base_rhs):
+            self.push(a, r)
+        self.base = h.getNumRow()
+
+    def push(self, a_unit: np.ndarray, rhs: float) -> None:
+        self.h.addRow(-INF, float(rhs), self.d + 1, self.idx, np.r_[a_unit, 1.0])
+
+    def pop(self) -> None:
+        self.h.deleteRows(1, np.array([self.h.getNumRow() - 1], dtype=np.int32))
+
+    def solve(self) -> tuple[float, np.ndarray]:
+        self.h.run()
+        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return -np.inf, np.zeros(self.d)
+        x = np.asarray(self.h.getSolution().col_value)
+        return float(x[-1]), x[:-1]
+
+
+def domain_rows(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
+    """The domain as unit-normal rows a u <= r (box faces and A_ub rows)."""
+    d = domain.dim
+    rows, rhs = [], []
+    eye = np.eye(d)
+    for i in range(d):
+        if np.isfinite(domain.hi[i]):
+            rows.append(eye[i]); rhs.append(domain.hi[i])
+        if np.isfinite(domain.lo[i]):
+            rows.append(-eye[i]); rhs.append(-domain.lo[i])
+    for a, b in zip(domain.A_ub, domain.b_ub):
+        nrm = np.linalg.norm(a)
+        if nrm > 0:
+            rows.append(a / nrm); rhs.append(b / nrm)
+    return np.array(rows).reshape(-1, d), np.array(rhs)
+
+
+class TreeEnumerator:
+    """Depth-first enumeration of the regions of ``net`` over ``domain`` (see the module docstring).
+
+    Call :meth:`run`; ``on_region(pattern, point_u, margin)`` sees each region as it is found.
+    """
+
+    def __init__(self, net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, bounds: Bounds | None = None,
+                 on_region: Callable[[np.ndarray, np.ndarray, float], None] | None = None,
+                 time_limit: float | None = None, max_regions: int | None = None,
+                 progress: bool = False, geometry: str = "auto") -> None:
+        if tol <= 0:
+            raise ValueError("tol must be positive")
+        self.net, self.domain, self.tol = net, domain, float(tol)
+        self.bounds = bounds if bounds is not None else interval_bounds(net, domain)
+        self.on_region = on_region
+        self.time_limit, self.max_regions = time_limit, max_regions
+        self.progress = progress
+        self.stats = TreeStats()
+        self.stopped: str | None = None
+        d = domain.dim
+        # Layers up to the last ReLU layer create regions; later linear layers add none.
+        relu = net.relu_layers
+        self.layers = net.layers[:relu[-1] + 1] if relu else []
+        self.mats = [layer.matrix for layer in self.layers]
+        self.absmats = [abs(m) for m in self.mats]
+        self.offsets = net.relu_offsets
+        self.pattern = np.zeros(net.neurons, dtype=bool)
+        self.box_lo, self.box_hi = (domain.lo, domain.hi) if domain.bounded else (None, None)
+        if geometry == "auto":
+            geometry = "polygon" if (d <= 2 and domain.bounded and domain.A_ub.shape[0] == 0) else "lp"
+        self.geometry = geometry
+        self.rows, self.rhs = domain_rows(domain)
+        self.lp = _ChebyshevLP(d, self.rows, self.rhs) if geometry == "lp" else None
+        self._t0 = time.perf_counter()
+        self._next_report = self._t0 + 1.0
+
+    # --- limits and progress ------------------------------------------------------------------
+    def _check(self) -> None:
+        now = time.perf_counter()
+        if self.time_limit is not None and now - self._t0 > self.time_limit:
+            self.stopped = "time_limit"
+            raise _Stop
+        if self.progress and now >= self._next_report:
+            el = now - self._t0
+            s = self.stats
+            print(f"\r[lrmilp] regions {s.regions:,}  nodes {s.nodes:,}  LPs {s.lps:,} ({s.lps / el:,.0f}/s)  "
+                  f"{el:,.0f}s", end="", file=sys.stderr, flush=True)
+            self._next_report = now + 1.0
+
+    def _emit(self, center: np.ndarray, radius: float) -> None:
+        self.stats.regions += 1
+        if self.on_region is not None:
+            self.on_region(self.pattern.copy(), center, radius)
+        if self.max_regions is not None and self.stats.regions >= self.max_regions:
+            self.stopped = "max_regions"
+            raise _Stop
+
+    # --- entry --------------------------------------------------------------------------------
+    def run(self) -> TreeStats:
+        d = self.domain.dim
+        if self.domain.basis is None:
+            M, m = np.eye(d), np.zeros(d)
+        else:
+            M, m = self.domain.basis, self.domain.origin
+        try:
+            with _sigint_stops(self):
+                if self.geometry == "polygon":
+                    cell = _box_polygon(self.domain.lo, self.domain.hi)
+                    if _inradius_polygon(cell, self.tol) > self.tol:
+                        self._layer_poly(0, M, m, cell)
+                else:
+                    t, u = self.lp.solve()
+                    self.stats.lps += 1
+                    if t > self.tol:
+                        self._layer(0, M, m, u, t)
+        except _Stop:
+            pass
+        if self.progress:
+            print(file=sys.stderr)
+        return self.stats
+
+    # --- LP geometry ----------------------------------------------------------------------------
+    def _layer_setup(self, k: int, M: np.ndarray, m: np.ndarray):
+        W = self.mats[k]
+        A = np.asarray(W @ M)
+        c = np.asarray(W @ m).reshape(-1) + self.layers[k].bias
+        norms = np.sqrt(np.einsum("ij,ij->i", A, A))
+        scale = np.asarray(self.absmats[k] @ np.sqrt(np.einsum("ij,ij->i", M, M))).reshape(-1)
+        const = norms <= ZERO_TOL * np.maximum(scale, 1e-300)
+        lo_b = self.bounds.lower[self._bound_index(k)]
+        hi_b = self.bounds.upper[self._bound_index(k)]
+        # Range of each pre-activation over the domain's bounding box (sound on every node).
+        if self.box_lo is not None:
+            Ap, An = np.maximum(A, 0.0), np.minimum(A, 0.0)
+            blo = Ap @ self.box_lo + An @ self.box_hi + c
+            bhi = Ap @ self.box_hi + An @ self.box_lo + c
+            lo_b, hi_b = np.maximum(lo_b, blo), np.minimum(hi_b, bhi)
+        safe = np.where(const, 1.0, norms)
+        return A, c, norms, safe, const, lo_b, hi_b
+
+    def _bound_index(self, k: int) -> int:
+        return k  # bounds are indexed by network layer, and self.layers is a prefix of net.layers
+
+    def _layer(self, k: int, M: np.ndarray, m: np.ndarray, center: np.ndarray, radius: float) -> None:
+        """Enumerate layers k.. below a node whose ball is (center, radius)."""
+        if k == len(self.layers):
+            self._emit(center, radius)
+            return
+        self.stats.nodes += 1
+        self._check()
+        layer = self.layers[k]
+        if not layer.relu:
+            A = np.asarray(self.mats[k] @ M)
+            c = np.asarray(self.mats[k] @ m).reshape(-1) + layer.bias
+            self._layer(k + 1, A, c, center, radius)
+            return
+        setup = self._layer_setup(k, M, m)
+        self._neuron(k, 0, setup, np.zeros(layer.out_size, dtype=bool), center, radius)
+
+    def _neuron(self, k: int, j: int, setup, states: np.ndarray, center: np.ndarray, radius: float) -> None:
+        A, c, norms, safe, const, lo_b, hi_b = setup
+        n = A.shape[0]
+        off = self.offsets[k]
+        tol = self.tol
+        # Walk neurons that need no branching without recursion.
+        while j < n:
+            if const[j]:
+                s = bool(c[j] > 0)
+            elif hi_b[j] <= tol * safe[j]:
+                s = False  # the active side holds no ball of radius > tol anywhere in the domain
+            elif -lo_b[j] <= tol * safe[j]:
+                s = True
+            else:
+                break
+                self.stats.bound_skips += 1
+            if (s and lo_b[j] < 0) or (not s and hi_b[j] > 0):
+                # A sliver of the other side may exist: keep the row so children never stray into it.
+                self._descend(k, j, setup, states, s, center, radius)
+                return
+            states[j] = s
+            self.pattern[off + j] = s
+            j += 1
+        if j == n:
+            self._layer(k + 1, A * states[:, None], c * states, center, radius)
+            return
+        a, nrm = A[j], norms[j]
+        delta = (a @ center + c[j]) / nrm  # signed distance of the ball centre to the hyperplane
+        s_center = bool(delta > 0)
+        dist = abs(delta)
+        if dist < radius and (radius - dist) / 2 > tol:
+            # The hyperplane cuts the ball: both sides hold a ball, no LP needed.
+            self.stats.ball_splits += 1
+            self._descend(k, j, setup, states, s_center, center, radius)
+            self._descend(k, j, setup, states, not s_center, center, radius)
+            return
+        # One LP decides the far side.
+        row, rhs = self._row(a, c[j], nrm, not s_center)
+        self.lp.push(row, rhs)
+        t, u = self.lp.solve()
+        self.stats.lps += 1
+        if t > tol:
+            self._enter(k, j, setup, states, not s_center, u, t, pushed=True)
+        else:
+            self.lp.pop()
+            self.stats.lps_empty += 1
+        if t > 0 or dist < radius:
+            self._descend(k, j, setup, states, s_center, center, radius)
+        else:
+            # The far side is empty: the hyperplane misses the cell and its row would be redundant.
+            self._enter(k, j, setup, states, s_center, center, radius, pushed=False)
+
+    @staticmethod
+    def _row(a: np.ndarray, c: float, nrm: float, active: bool) -> tuple[np.ndarray, float]:
+        # active: a u + c >= nrm t  <=>  (-a/nrm) u + t <= c/nrm; inactive: (a/nrm) u + t <= -c/nrm
+        if active:
+            return -a / nrm, c / nrm
+        return a / nrm, -c / nrm
+
+    def _descend(self, k, j, setup, states, s, center, radius) -> None:
+        """Enter the child where neuron j has state s, with its row, and a ball inside the child.
+
+        The ball is the largest one inside the old ball on side s; when that is not above tol, one
+        LP gives the child's exact ball (or proves the child holds none).
+        """
+        A, c, norms = setup[:3]
+        a, nrm = A[j], norms[j]
+        row, rhs = self._row(a, c[j], nrm, s)
+        self.lp.push(row, rhs)
+        depth = (a @ center + c[j]) / nrm * (1.0 if s else -1.0)  # > 0: centre on side s
+        if depth < radius:
+            new_r = (radius + depth) / 2
+            center = center + (a / nrm) * ((1.0 if s else -1.0) * (new_r - depth))
+            radius = new_r
+            if radius <= self.tol:
+                radius, center = self.lp.solve()
+                self.stats.lps += 1
+                if radius <= self.tol:
+                    self.stats.lps_empty += 1
+                    self.lp.pop()
+                    return
+        self._enter(k, j, setup, states, s, center, radius, pushed=True)
+
+    def _enter(self, k, j, setup, states, s, center, radius, *, pushed) -> None:
+        off = self.offsets[k]
+        saved = states.copy()
+        states[j] = s
+        self.pattern[off + j] = s
+        try:
+            self._neuron(k, j + 1, setup, states, center, radius)
+        finally:
+            states[:] = saved
+            if pushed and self.stopped is None:
+                self.lp.pop()
+
+    # --- polygon geometry (d <= 2, bounded box) -------------------------------------------------
+    def _layer_poly(self, k: int, M: np.ndarray, m: np.ndarray, cell: np.ndarray) -> None:
+        if k == len(self.layers):
+            point = cell.mean(axis=0)
+            self._emit(point, _distance_to_boundary(cell, point))
+            return
+        self.stats.nodes += 1
+        self._check()
+        layer = self.layers[k]
+        if not layer.relu:
+            A = np.asarray(self.mats[k] @ M)
+            c = np.asarray(self.mats[k] @ m).reshape(-1) + layer.bias
+            self._layer_poly(k + 1, A, c, cell)
+            return
+        setup = self._layer_setup(k, M, m)
+        self._neuron_poly(k, 0, setup, np.zeros(layer.out_size, dtype=bool), cell)
+
+    def _neuron_poly(self, k: int, j: int, setup, states: np.ndarray, cell: np.ndarray) -> None:
+        A, c, norms, safe, const = setup[:5]
+        n = A.shape[0]
+        off = self.offsets[k]
+        tol = self.tol
+        while j < n:
+            if const[j]:
+                s = bool(c[j] > 0)
+            else:
+                vals = (cell @ A[j] + c[j]) / norms[j]
+                if vals.max() <= tol:
+                    s = False
+                    if vals.max() > 0:
+                        cell = _clip(cell, A[j], c[j], False)  # drop the thin active sliver
+                elif vals.min() >= -tol:
+                    s = True
+                    if vals.min() < 0:
+                        cell = _clip(cell, A[j], c[j], True)
+                else:
+                    break
+            states[j] = s
+            self.pattern[off + j] = s
+            j += 1
+        if j == n:
+            self._layer_poly(k + 1, A * states[:, None], c * states, cell)
+            return
+        saved = states.copy()
+        for s in (True, False):
+            part = _clip(cell, A[j], c[j], s)
+            if _inradius_polygon(part, tol) > tol:
+                states[:] = saved
+                states[j] = s
+                self.pattern[off + j] = s
+                self._neuron_poly(k, j + 1, setup, states, part)
+        states[:] = saved
+
+
+def _box_polygon(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    if lo.size == 1:
+        # 1-D: an interval embedded as a degenerate-free 2-D strip is avoided; use a segment polygon
+        return np.array([[lo[0]], [hi[0]]])
+    return np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
+
+
+def _clip(poly: np.ndarray, a: np.ndarray, c: float, active: bool) -> np.ndarray:
+    """The part of a convex polygon (or 1-D interval) on one side of a u + c = 0 (closed)."""
+    v = poly @ a + c
+    if not active:
+        v = -v
+    if poly.shape[1] == 1:
+        lo, hi = poly[0, 0], poly[1, 0]
+        # 1-D: the interval [lo, hi] where v >= 0, v linear from v[0] at lo to v[1] at hi
+        if v[0] >= 0 and v[1] >= 0:
+            return poly
+        if v[0] < 0 and v[1] < 0:
+            return poly[:0]
+        x = lo + (hi - lo) * v[0] / (v[0] - v[1])
+        return np.array([[lo], [x]]) if v[0] >= 0 else np.array([[x], [hi]])
+    out = []
+    n = len(poly)
+    for i in range(n):
+        p, q = poly[i], poly[(i + 1) % n]
+        vp, vq = v[i], v[(i + 1) % n]
+        if vp >= 0:
+            out.append(p)
+        if (vp >= 0) != (vq >= 0):
+            out.append(p + (q - p) * (vp / (vp - vq)))
+    return np.array(out).reshape(-1, poly.shape[1])
+
+
+def _outward_normals(poly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit outward normals n_i and offsets r_i of a convex polygon's edges: n_i . x <= r_i inside."""
+    edges = np.roll(poly, -1, axis=0) - poly
+    lens = np.sqrt(np.einsum("ij,ij->i", edges, edges))
+    keep = lens > 0
+    normals = np.stack([edges[keep, 1], -edges[keep, 0]], axis=1) / lens[keep, None]
+    inside = poly.mean(axis=0)
+    flip = np.einsum("ij,ij->i", normals, inside - poly[keep]) > 0
+    normals[flip] *= -1
+    return normals, np.einsum("ij,ij->i", normals, poly[keep])
+
+
+def _distance_to_boundary(poly: np.ndarray, point: np.ndarray) -> float:
+    if poly.shape[1] == 1:
+        return float(min(point[0] - poly[0, 0], poly[-1, 0] - point[0]))
+    normals, rhs = _outward_normals(poly)
+    return float(np.min(rhs - normals @ point))
+
+
+def _inradius_polygon(poly: np.ndarray, tol: float) -> float:
+    """Radius of the largest ball in a convex polygon (half-length for an interval), exact where it
+    matters: only its comparison with ``tol`` is used.
+
+    For a convex polygon area/perimeter <= r <= 2 area/perimeter, which decides most comparisons;
+    in between, one 3-variable LP gives r.
+    """
+    if poly.shape[1] == 1:
+        return float(poly[-1, 0] - poly[0, 0]) / 2 if len(poly) == 2 else 0.0
+    if len(poly) < 3:
+        return 0.0
+    x, y = poly[:, 0], poly[:, 1]
+    area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+    edges = np.roll(poly, -1, axis=0) - poly
+    per = float(np.sqrt(np.einsum("ij,ij->i", edges, edges)).sum())
+    if per <= 0 or area <= 0:
+        return 0.0
+    if area / per > tol or 2 * area / per <= tol:
+        return 2 * area / per if area / per > tol else area / per
+    from scipy.optimize import linprog
+    normals, rhs = _outward_normals(poly)
+    res = linprog([0, 0, -1], A_ub=np.c_[normals, np.ones(len(normals))], b_ub=rhs,
+                  bounds=[(None, None)] * 3, method="highs")
+    return float(-res.fun) if res.status == 0 else 0.0
+
+
+@contextmanager
+def _sigint_stops(enum: TreeEnumerator):
+    """Ctrl-C ends the search with a valid lower bound instead of a traceback."""
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+    except ValueError:  # not the main thread
+        yield
+        return
+
+    def handler(signum, frame):
+        enum.stopped = "interrupted"
+        raise _Stop
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

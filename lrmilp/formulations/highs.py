@@ -1,0 +1,67 @@
+"""Raw highspy back end: a :class:`LinearModel` as a ``highspy.Highs`` object, and LP/MPS export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import highspy
+import numpy as np
+
+from .bigm import LinearModel
+
+INF = highspy.kHighsInf
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    return np.where(np.isposinf(a), INF, np.where(np.isneginf(a), -INF, a))
+
+
+def quiet_highs(*, presolve: bool = True, threads: int = 1) -> highspy.Highs:
+    """A Highs instance with output off (and presolve off when asked, for repeated small LPs)."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("log_to_console", False)
+    h.setOptionValue("threads", threads)
+    if not presolve:
+        h.setOptionValue("presolve", "off")
+    return h
+
+
+def to_highspy(model: LinearModel, *, relax: bool = False, presolve: bool = True,
+               h: highspy.Highs | None = None) -> highspy.Highs:
+    """Load ``model`` into a (new or given) Highs instance; ``relax`` drops integrality."""
+    h = h or quiet_highs(presolve=presolve)
+    lp = highspy.HighsLp()
+    n = model.num_vars
+    lp.num_col_ = n
+    lp.num_row_ = model.A.shape[0]
+    lp.col_cost_ = model.obj.astype(float)
+    lp.col_lower_ = _finite(model.lb.astype(float))
+    lp.col_upper_ = _finite(model.ub.astype(float))
+    lp.row_lower_ = _finite(model.row_lo.astype(float))
+    lp.row_upper_ = _finite(model.row_hi.astype(float))
+    lp.offset_ = float(model.obj_const)
+    lp.sense_ = highspy.ObjSense.kMaximize if model.sense == "max" else highspy.ObjSense.kMinimize
+    csc = model.A.tocsc()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = csc.data.astype(float)
+    lp.col_names_ = list(model.names)
+    lp.row_names_ = list(model.row_names)
+    if not relax and model.integer.any():
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+                           for i in model.integer]
+    h.passModel(lp)
+    return h
+
+
+def write_model(model: LinearModel, path: str | Path) -> None:
+    """Write ``model`` as .lp or .mps (by ending) through HiGHS's writers."""
+    path = Path(path)
+    if path.suffix.lower() not in (".lp", ".mps"):
+        raise ValueError(f"model file must end in .lp or .mps, got {path.name}")
+    h = to_highspy(model)
+    status = h.writeModel(str(path))
+    if status != highspy.HighsStatus.kOk:
+        raise OSError(f"HiGHS could not write {path}")
