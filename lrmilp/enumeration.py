@@ -141,6 +141,7 @@ class _ChebyshevLP:
         h.changeColCost(dim, 1.0)
         h.changeObjectiveSense(highspy.ObjSense.kMaximize)
         self.idx = np.arange(dim + 1, dtype=np.int32)
+        self.retries = 0  # LPs re-solved from a cold start after a non-optimal status
         for a, r in zip(base_rows, base_rhs):
             self.push(a, r)
         self.base = h.getNumRow()
@@ -152,10 +153,23 @@ class _ChebyshevLP:
         self.h.deleteRows(1, np.array([self.h.getNumRow() - 1], dtype=np.int32))
 
     def solve(self) -> tuple[float, np.ndarray]:
-        self.h.run()
-        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return -np.inf, np.zeros(self.d)
-        x = np.asarray(self.h.getSolution().col_value)
+        """The optimal (t, u).  The LP is always feasible (t may go to -inf) and bounded (t <= cap), so
+        any status but optimal is a numerical failure: retry from a cold start, then with presolve,
+        and raise rather than ever read a failure as an empty cell."""
+        h = self.h
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            self.retries += 1
+            h.clearSolver()
+            h.run()
+            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                h.setOptionValue("presolve", "on")
+                h.clearSolver()
+                h.run()
+                h.setOptionValue("presolve", "off")
+                if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                    raise RuntimeError(f"HiGHS failed on a region LP: {h.modelStatusToString(h.getModelStatus())}")
+        x = np.asarray(h.getSolution().col_value)
         return float(x[-1]), x[:-1]
 
 
@@ -311,7 +325,7 @@ class TreeEnumerator:
             else:
                 break
                 self.stats.bound_skips += 1
-            if (s and lo_b[j] < 0) or (not s and hi_b[j] > 0):
+            if not const[j] and ((s and lo_b[j] < 0) or (not s and hi_b[j] > 0)):
                 # A sliver of the other side may exist: keep the row so children never stray into it.
                 self._descend(k, j, setup, states, s, center, radius)
                 return
