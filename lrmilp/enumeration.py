@@ -46,6 +46,9 @@ DEFAULT_TOL = 1e-6
 ZERO_TOL = 1e-10
 """A pre-activation is constant on a node when |a_j| <= ZERO_TOL * sum_i |W_ji| |a_i(prev)|, i.e. its
 gradient is zero up to the rounding of the products that formed it."""
+BALL_SLACK = 1e-9
+"""Banked balls are shrunk by this relative amount, so LP optima that touch constraints up to
+solver tolerance still certify a ball strictly inside."""
 RADIUS_CAP = 1.0
 """Chebyshev LPs maximise min(margin, RADIUS_CAP), so they stay bounded on unbounded domains."""
 
@@ -64,6 +67,7 @@ class TreeStats:
     lps_empty: int = 0  # LPs whose other side turned out empty: the waste to drive down
     ball_splits: int = 0  # both children certified by the ball, no LP
     bound_skips: int = 0  # neurons decided by bounds or constancy, no LP
+    bank_hits: int = 0  # far sides certified by a banked ball, no LP
 
 
 @dataclass
@@ -141,16 +145,23 @@ class _ChebyshevLP:
         h.changeColCost(dim, 1.0)
         h.changeObjectiveSense(highspy.ObjSense.kMaximize)
         self.idx = np.arange(dim + 1, dtype=np.int32)
+        self.buf = np.ones(dim + 1)  # row coefficients (a/|a|, 1); the last entry is t's
+        self.last = np.array([0], dtype=np.int32)
         self.retries = 0  # LPs re-solved from a cold start after a non-optimal status
+        self.stack: list[tuple[np.ndarray, float]] = []  # rows pushed, in order (the search path)
         for a, r in zip(base_rows, base_rhs):
             self.push(a, r)
-        self.base = h.getNumRow()
+        self.stack.clear()  # domain rows are not part of any path
 
     def push(self, a_unit: np.ndarray, rhs: float) -> None:
-        self.h.addRow(-INF, float(rhs), self.d + 1, self.idx, np.r_[a_unit, 1.0])
+        self.buf[:-1] = a_unit
+        self.h.addRow(-INF, float(rhs), self.d + 1, self.idx, self.buf)
+        self.stack.append((a_unit, rhs))
 
     def pop(self) -> None:
-        self.h.deleteRows(1, np.array([self.h.getNumRow() - 1], dtype=np.int32))
+        self.last[0] = self.h.getNumRow() - 1
+        self.h.deleteRows(1, self.last)
+        self.stack.pop()
 
     def solve(self) -> tuple[float, np.ndarray]:
         """The optimal (t, u).  The LP is always feasible (t may go to -inf) and bounded (t <= cap), so
@@ -190,6 +201,51 @@ def domain_rows(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
     return np.array(rows).reshape(-1, d), np.array(rhs)
 
 
+class _LayerPlan:
+    """Per layer entry: neurons fixed on the whole cell, and a bank of balls certified inside it.
+
+    ``fixed[j]`` is 1/0 for a neuron whose sign is settled on the cell (``row[j]``: a sliver of the
+    other side exists, so its row is still added), -1 for a neuron the cell's sub-cells must decide.
+    Bank balls are kept with their signed distances to every hyperplane of the layer, so "is this
+    ball inside the current sub-cell and beyond hyperplane j" is a few vector comparisons.
+    """
+
+    __slots__ = ("A", "c", "safe", "fixed", "row", "centers", "radii", "dist", "path")
+
+    def __init__(self, A: np.ndarray, c: np.ndarray, safe: np.ndarray, center: np.ndarray, radius: float) -> None:
+        n = A.shape[0]
+        self.A, self.c, self.safe = A, c, safe
+        self.fixed = np.full(n, -1, dtype=np.int8)
+        self.row = np.zeros(n, dtype=bool)
+        self.centers = center[None, :].copy()
+        self.radii = np.array([radius * (1 - BALL_SLACK)])
+        self.dist = ((A @ center + c) / safe)[None, :]
+        self.path: list[tuple[int, float]] = []  # (neuron, sign) of this layer's rows on the search path
+
+    def add(self, center: np.ndarray, radius: float) -> None:
+        self.centers = np.vstack([self.centers, center])
+        self.radii = np.append(self.radii, radius * (1 - BALL_SLACK))
+        self.dist = np.vstack([self.dist, (self.A @ center + self.c) / self.safe])
+
+    def find(self, j: int, side: bool, path: list[tuple[int, float]] | None) -> tuple[np.ndarray, float] | None:
+        """A banked ball inside the sub-cell of ``path`` and on side ``side`` of hyperplane j."""
+        r = self.radii
+        ok = (self.dist[:, j] if side else -self.dist[:, j]) >= r
+        if not ok.any():
+            return None
+        if path:
+            cand = np.flatnonzero(ok)
+            idx = [i for i, _ in path]
+            sg = np.array([s for _, s in path])
+            inside = np.all(self.dist[np.ix_(cand, idx)] * sg >= r[cand, None], axis=1)
+            if not inside.any():
+                return None
+            ok = np.zeros_like(ok)
+            ok[cand[inside]] = True
+        b = int(np.argmax(np.where(ok, r, -1.0)))
+        return self.centers[b], float(r[b])
+
+
 class TreeEnumerator:
     """Depth-first enumeration of the regions of ``net`` over ``domain`` (see the module docstring).
 
@@ -199,7 +255,8 @@ class TreeEnumerator:
     def __init__(self, net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, bounds: Bounds | None = None,
                  on_region: Callable[[np.ndarray, np.ndarray, float], None] | None = None,
                  time_limit: float | None = None, max_regions: int | None = None,
-                 progress: bool = False, geometry: str = "auto") -> None:
+                 progress: bool = False, geometry: str = "auto", split_layer: int | None = None,
+                 on_task: Callable | None = None) -> None:
         if tol <= 0:
             raise ValueError("tol must be positive")
         self.net, self.domain, self.tol = net, domain, float(tol)
@@ -207,6 +264,8 @@ class TreeEnumerator:
         self.on_region = on_region
         self.time_limit, self.max_regions = time_limit, max_regions
         self.progress = progress
+        # With on_task, nodes entering layer split_layer are handed out as independent subtrees.
+        self.split_layer, self.on_task = split_layer, on_task
         self.stats = TreeStats()
         self.stopped: str | None = None
         d = domain.dim
@@ -271,6 +330,21 @@ class TreeEnumerator:
             print(file=sys.stderr)
         return self.stats
 
+    def run_subtree(self, k: int, prefix: np.ndarray, M: np.ndarray, m: np.ndarray, center: np.ndarray,
+                    radius: float, rows: list[tuple[np.ndarray, float]]) -> None:
+        """Enumerate the subtree of a node handed out by ``on_task`` (same network, domain, bounds)."""
+        self.pattern[:] = prefix
+        for a, r in rows:
+            self.lp.push(a, r)
+        try:
+            with _sigint_stops(self):
+                self._layer(k, M, m, center, radius)
+        except _Stop:
+            pass
+        if self.stopped is None:
+            for _ in rows:
+                self.lp.pop()
+
     # --- LP geometry ----------------------------------------------------------------------------
     def _layer_setup(self, k: int, M: np.ndarray, m: np.ndarray):
         W = self.mats[k]
@@ -298,6 +372,9 @@ class TreeEnumerator:
         if k == len(self.layers):
             self._emit(center, radius)
             return
+        if k == self.split_layer and self.on_task is not None:
+            self.on_task(k, self.pattern.copy(), M, m, center, radius, list(self.lp.stack))
+            return
         self.stats.nodes += 1
         self._check()
         layer = self.layers[k]
@@ -307,27 +384,61 @@ class TreeEnumerator:
             self._layer(k + 1, A, c, center, radius)
             return
         setup = self._layer_setup(k, M, m)
-        self._neuron(k, 0, setup, np.zeros(layer.out_size, dtype=bool), center, radius)
+        plan = self._plan_layer(setup, center, radius)
+        self._neuron(k, 0, setup, plan, np.zeros(layer.out_size, dtype=bool), center, radius)
 
-    def _neuron(self, k: int, j: int, setup, states: np.ndarray, center: np.ndarray, radius: float) -> None:
+    def _plan_layer(self, setup, center: np.ndarray, radius: float) -> "_LayerPlan":
+        """Decide, once for the node's whole cell P, every neuron of the layer that P does not split.
+
+        A hyperplane that misses P would otherwise cost one LP in every sub-cell the layer's other
+        neurons cut P into; here it costs at most one.  The far-side balls found are banked.
+        """
         A, c, norms, safe, const, lo_b, hi_b = setup
+        tol = self.tol
+        plan = _LayerPlan(A, c, safe, center, radius)
+        fixed = plan.fixed
+        fixed[const] = np.where(c[const] > 0, 1, 0)
+        inact = ~const & (hi_b <= tol * safe)
+        act = ~const & ~inact & (-lo_b <= tol * safe)
+        fixed[inact], fixed[act] = 0, 1
+        # A sliver of the other side may exist: keep the row so children never stray into it.
+        plan.row[inact & (hi_b > 0)] = True
+        plan.row[act & (lo_b < 0)] = True
+        self.stats.bound_skips += int(np.sum(fixed >= 0))
+        live = np.flatnonzero(fixed < 0)
+        delta = (A[live] @ center + c[live]) / norms[live]
+        for j, dl in zip(live, delta):
+            dist = abs(dl)
+            s_center = bool(dl > 0)
+            if dist < radius and (radius - dist) / 2 > tol:
+                continue  # the ball proves both sides
+            if plan.find(j, not s_center, None) is not None:
+                continue
+            row, rhs = self._row(A[j], c[j], norms[j], not s_center)
+            self.lp.push(row, rhs)
+            t, u = self.lp.solve()
+            self.lp.pop()
+            self.stats.lps += 1
+            if t > tol:
+                plan.add(u, t)
+            else:
+                self.stats.lps_empty += 1
+                fixed[j] = 1 if s_center else 0
+                plan.row[j] = t > 0
+        return plan
+
+    def _neuron(self, k: int, j: int, setup, plan: "_LayerPlan", states: np.ndarray, center: np.ndarray,
+                radius: float) -> None:
+        A, c, norms = setup[:3]
         n = A.shape[0]
         off = self.offsets[k]
         tol = self.tol
-        # Walk neurons that need no branching without recursion.
-        while j < n:
-            if const[j]:
-                s = bool(c[j] > 0)
-            elif hi_b[j] <= tol * safe[j]:
-                s = False  # the active side holds no ball of radius > tol anywhere in the domain
-            elif -lo_b[j] <= tol * safe[j]:
-                s = True
-            else:
-                break
-                self.stats.bound_skips += 1
-            if not const[j] and ((s and lo_b[j] < 0) or (not s and hi_b[j] > 0)):
-                # A sliver of the other side may exist: keep the row so children never stray into it.
-                self._descend(k, j, setup, states, s, center, radius)
+        fixed = plan.fixed
+        # Walk neurons the plan decided without recursion.
+        while j < n and fixed[j] >= 0:
+            s = bool(fixed[j])
+            if plan.row[j]:
+                self._descend(k, j, setup, plan, states, s, center, radius)
                 return
             states[j] = s
             self.pattern[off + j] = s
@@ -342,24 +453,31 @@ class TreeEnumerator:
         if dist < radius and (radius - dist) / 2 > tol:
             # The hyperplane cuts the ball: both sides hold a ball, no LP needed.
             self.stats.ball_splits += 1
-            self._descend(k, j, setup, states, s_center, center, radius)
-            self._descend(k, j, setup, states, not s_center, center, radius)
+            self._descend(k, j, setup, plan, states, s_center, center, radius)
+            self._descend(k, j, setup, plan, states, not s_center, center, radius)
             return
-        # One LP decides the far side.
+        # The far side: a banked ball inside this cell and beyond the hyperplane, else one LP.
         row, rhs = self._row(a, c[j], nrm, not s_center)
         self.lp.push(row, rhs)
-        t, u = self.lp.solve()
-        self.stats.lps += 1
+        hit = plan.find(j, not s_center, plan.path)
+        if hit is not None:
+            self.stats.bank_hits += 1
+            t, u = hit[1], hit[0]
+        else:
+            t, u = self.lp.solve()
+            self.stats.lps += 1
+            if t > tol:
+                plan.add(u, t)
         if t > tol:
-            self._enter(k, j, setup, states, not s_center, u, t, pushed=True)
+            self._enter(k, j, setup, plan, states, not s_center, u, t, pushed=True)
         else:
             self.lp.pop()
             self.stats.lps_empty += 1
         if t > 0 or dist < radius:
-            self._descend(k, j, setup, states, s_center, center, radius)
+            self._descend(k, j, setup, plan, states, s_center, center, radius)
         else:
             # The far side is empty: the hyperplane misses the cell and its row would be redundant.
-            self._enter(k, j, setup, states, s_center, center, radius, pushed=False)
+            self._enter(k, j, setup, plan, states, s_center, center, radius, pushed=False)
 
     @staticmethod
     def _row(a: np.ndarray, c: float, nrm: float, active: bool) -> tuple[np.ndarray, float]:
@@ -368,7 +486,7 @@ class TreeEnumerator:
             return -a / nrm, c / nrm
         return a / nrm, -c / nrm
 
-    def _descend(self, k, j, setup, states, s, center, radius) -> None:
+    def _descend(self, k, j, setup, plan, states, s, center, radius) -> None:
         """Enter the child where neuron j has state s, with its row, and a ball inside the child.
 
         The ball is the largest one inside the old ball on side s; when that is not above tol, one
@@ -390,18 +508,22 @@ class TreeEnumerator:
                     self.stats.lps_empty += 1
                     self.lp.pop()
                     return
-        self._enter(k, j, setup, states, s, center, radius, pushed=True)
+                plan.add(center, radius)
+        self._enter(k, j, setup, plan, states, s, center, radius, pushed=True)
 
-    def _enter(self, k, j, setup, states, s, center, radius, *, pushed) -> None:
+    def _enter(self, k, j, setup, plan, states, s, center, radius, *, pushed) -> None:
         off = self.offsets[k]
         saved = states.copy()
         states[j] = s
         self.pattern[off + j] = s
+        if pushed:
+            plan.path.append((j, 1.0 if s else -1.0))
         try:
-            self._neuron(k, j + 1, setup, states, center, radius)
+            self._neuron(k, j + 1, setup, plan, states, center, radius)
         finally:
             states[:] = saved
             if pushed and self.stopped is None:
+                plan.path.pop()
                 self.lp.pop()
 
     # --- polygon geometry (d <= 2, bounded box) -------------------------------------------------

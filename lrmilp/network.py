@@ -236,8 +236,9 @@ class Network:
         return out
 
     def forward(self, X: np.ndarray) -> np.ndarray:
-        """Network outputs (batch, output_dim)."""
-        return self.preactivations(X)[-1]
+        """Network outputs (batch, output_dim), after the last layer's ReLU when it has one."""
+        out = self.preactivations(X)[-1]
+        return np.maximum(out, 0.0) if self.layers[-1].relu else out
 
     def patterns(self, X: np.ndarray) -> np.ndarray:
         """Activation patterns (batch, neurons) as booleans: True where the pre-activation is > 0."""

@@ -1,0 +1,107 @@
+"""Parallel one-tree enumeration on local processes.
+
+The parent runs the search down to the cells of the first ReLU layer and hands each cell out as an
+independent subtree task (network, domain and bounds are shared at fork; a task is the pattern
+prefix, the affine map into the next layer, a ball and the path's rows).  Workers enumerate their
+subtrees with their own warm LP and stream regions back per task; the parent merges the counts and
+the region file.  The count is the same as a serial run's: the subtrees partition the search tree.
+"""
+
+from __future__ import annotations
+
+import time
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from .bounds import Bounds
+from .domains import Domain
+from .enumeration import TREE_TOL_MEANING, CountResult, RegionWriter, TreeEnumerator, TreeStats
+from .network import Network
+
+_WORKER: dict = {}
+
+
+def _init(net: Network, domain: Domain, bounds: Bounds, tol: float, collect: bool) -> None:
+    found: list = []
+    _WORKER["found"] = found
+    _WORKER["enum"] = TreeEnumerator(net, domain, tol=tol, bounds=bounds, geometry="lp",
+                                     on_region=(lambda p, u, r: found.append((p, u, r))) if collect else None)
+
+
+def _run_task(task) -> tuple[int, dict, list, str | None]:
+    """One subtree on this worker's enumerator (its warm LP is reused across tasks)."""
+    enum: TreeEnumerator = _WORKER["enum"]
+    found: list = _WORKER["found"]
+    found.clear()
+    k, prefix, M, m, center, radius, rows, deadline = task
+    enum.stats = TreeStats()
+    enum.stopped = None
+    enum.time_limit = None if deadline is None else max(deadline - time.time(), 1e-3)
+    enum._t0 = time.perf_counter()
+    enum.run_subtree(k, prefix, M, m, center, radius, rows)
+    s = enum.stats
+    stats = {"regions": s.regions, "lps": s.lps, "nodes": s.nodes, "lps_empty": s.lps_empty,
+             "ball_splits": s.ball_splits, "bound_skips": s.bound_skips, "bank_hits": s.bank_hits}
+    return s.regions, stats, list(found), enum.stopped
+
+
+def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bounds: Bounds,
+                   time_limit: float | None = None, max_regions: int | None = None,
+                   regions_out: str | Path | None = None, progress: bool = False, t0: float | None = None) -> CountResult:
+    """Count with ``jobs`` worker processes; same result as the serial enumerator."""
+    t0 = time.perf_counter() if t0 is None else t0
+    deadline = None if time_limit is None else time.time() + time_limit - (time.perf_counter() - t0)
+    relu = net.relu_layers
+    split = relu[1] if len(relu) > 1 else None
+    tasks: list = []
+    parent = TreeEnumerator(net, domain, tol=tol, bounds=bounds, geometry="lp", split_layer=split,
+                            on_task=lambda *a: tasks.append(a + (deadline,)), time_limit=time_limit)
+    if split is None or parent.geometry != "lp":
+        from .counting import count_tree
+        return count_tree(net, domain, tol=tol, jobs=1, time_limit=time_limit, max_regions=max_regions,
+                          regions_out=regions_out, progress=progress)
+    parent.run()
+    totals = {"regions": parent.stats.regions, "lps": parent.stats.lps, "nodes": parent.stats.nodes,
+              "lps_empty": parent.stats.lps_empty, "ball_splits": parent.stats.ball_splits,
+              "bound_skips": parent.stats.bound_skips, "bank_hits": parent.stats.bank_hits}
+    stopped = parent.stopped
+    writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
+    done = 0
+    ctx = get_context("fork")
+    pool = ctx.Pool(jobs, initializer=_init, initargs=(net, domain, bounds, tol, writer is not None))
+    try:
+        for regions, stats, found, st in pool.imap_unordered(_run_task, tasks, chunksize=1):
+            done += 1
+            for key, v in stats.items():
+                totals[key] += v
+            if writer:
+                for p, u, r in found:
+                    writer.write(p, u, r)
+            stopped = stopped or st
+            if progress:
+                import sys
+                el = time.perf_counter() - t0
+                print(f"\r[lrmilp] subtrees {done}/{len(tasks)}  regions {totals['regions']:,}  "
+                      f"LPs {totals['lps']:,} ({totals['lps'] / el:,.0f}/s)  {el:,.0f}s",
+                      end="", file=sys.stderr, flush=True)
+            if max_regions is not None and totals["regions"] >= max_regions:
+                stopped = "max_regions"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    finally:
+        pool.terminate()
+        pool.join()
+        if writer:
+            writer.close(complete=stopped is None)
+    if progress:
+        import sys
+        print(file=sys.stderr)
+    return CountResult(totals["regions"], stopped is None, "tree", time.perf_counter() - t0, totals["lps"], tol,
+                       TREE_TOL_MEANING, stopped, totals["nodes"],
+                       extra={"geometry": "lp", "jobs": jobs, "subtrees": len(tasks),
+                              "lps_empty": totals["lps_empty"], "ball_splits": totals["ball_splits"],
+                              "bound_skips": totals["bound_skips"], "bank_hits": totals["bank_hits"],
+                              "bound_method": bounds.method, "bound_lps": bounds.lps, "domain": domain.describe()})
