@@ -50,6 +50,12 @@ BALL_SLACK = 1e-9
 """Banked balls are shrunk by this relative amount, so LP optima that touch constraints up to
 solver tolerance still certify a ball strictly inside."""
 RADIUS_CAP = 1.0
+VERTEX_MAX_DIM = 4
+"""Bounded domains of dimension 3..VERTEX_MAX_DIM decide hyperplanes from the cell's vertices (qhull)
+before any LP: exact emptiness, and often an explicit far-side ball."""
+VERTEX_EPS = 1e-9
+"""A hyperplane whose far side reaches no further than this past the cell's vertices is treated as a
+possible sliver (its row is kept) rather than as missing the cell."""
 """Chebyshev LPs maximise min(margin, RADIUS_CAP), so they stay bounded on unbounded domains."""
 
 INF = highspy.kHighsInf
@@ -68,6 +74,7 @@ class TreeStats:
     ball_splits: int = 0  # both children certified by the ball, no LP
     bound_skips: int = 0  # neurons decided by bounds or constancy, no LP
     bank_hits: int = 0  # far sides certified by a banked ball, no LP
+    vertex_sets: int = 0  # cells whose vertices were computed (qhull) to decide hyperplanes without LP
 
 
 @dataclass
@@ -149,19 +156,25 @@ class _ChebyshevLP:
         self.last = np.array([0], dtype=np.int32)
         self.retries = 0  # LPs re-solved from a cold start after a non-optimal status
         self.stack: list[tuple[np.ndarray, float]] = []  # rows pushed, in order (the search path)
+        self.serials: list[int] = []  # a number per push, never reused: identifies a row set
+        self.serial = 0
         for a, r in zip(base_rows, base_rhs):
             self.push(a, r)
         self.stack.clear()  # domain rows are not part of any path
+        self.serials.clear()
 
     def push(self, a_unit: np.ndarray, rhs: float) -> None:
         self.buf[:-1] = a_unit
         self.h.addRow(-INF, float(rhs), self.d + 1, self.idx, self.buf)
+        self.serial += 1
         self.stack.append((a_unit, rhs))
+        self.serials.append(self.serial)
 
     def pop(self) -> None:
         self.last[0] = self.h.getNumRow() - 1
         self.h.deleteRows(1, self.last)
         self.stack.pop()
+        self.serials.pop()
 
     def solve(self) -> tuple[float, np.ndarray]:
         """The optimal (t, u).  The LP is always feasible (t may go to -inf) and bounded (t <= cap), so
@@ -282,6 +295,8 @@ class TreeEnumerator:
         self.geometry = geometry
         self.rows, self.rhs = domain_rows(domain)
         self.lp = _ChebyshevLP(d, self.rows, self.rhs) if geometry == "lp" else None
+        self.use_vertices = geometry == "lp" and domain.bounded and 3 <= d <= VERTEX_MAX_DIM
+        self._vcache: tuple | None = None
         self._t0 = time.perf_counter()
         self._next_report = self._t0 + 1.0
 
@@ -414,6 +429,15 @@ class TreeEnumerator:
                 continue  # the ball proves both sides
             if plan.find(j, not s_center, None) is not None:
                 continue
+            if self.use_vertices:
+                verdict, p, r = self._far_side_by_vertices(A[j], c[j], norms[j], not s_center, center)
+                if verdict == "ball":
+                    plan.add(p, r)
+                    continue
+                if verdict in ("empty", "sliver"):
+                    fixed[j] = 1 if s_center else 0
+                    plan.row[j] = verdict == "sliver"
+                    continue
             row, rhs = self._row(A[j], c[j], norms[j], not s_center)
             self.lp.push(row, rhs)
             t, u = self.lp.solve()
@@ -456,28 +480,83 @@ class TreeEnumerator:
             self._descend(k, j, setup, plan, states, s_center, center, radius)
             self._descend(k, j, setup, plan, states, not s_center, center, radius)
             return
-        # The far side: a banked ball inside this cell and beyond the hyperplane, else one LP.
+        # The far side: a banked ball inside this cell and beyond the hyperplane, the cell's vertices,
+        # else one LP.  far: 1 = holds a ball > tol, 0 = at most a sliver, -1 = empty.
+        hit = plan.find(j, not s_center, plan.path)
+        verdict = "unknown"
+        if hit is None and self.use_vertices:
+            verdict, p, r = self._far_side_by_vertices(a, c[j], nrm, not s_center, center)
+            if verdict == "ball":
+                plan.add(p, r)
+                hit = (p, r)
         row, rhs = self._row(a, c[j], nrm, not s_center)
         self.lp.push(row, rhs)
-        hit = plan.find(j, not s_center, plan.path)
         if hit is not None:
             self.stats.bank_hits += 1
-            t, u = hit[1], hit[0]
+            far, u, t = 1, hit[0], hit[1]
+        elif verdict in ("empty", "sliver"):
+            far, u, t = (-1 if verdict == "empty" else 0), None, 0.0
         else:
             t, u = self.lp.solve()
             self.stats.lps += 1
-            if t > tol:
+            far = 1 if t > tol else (0 if t > 0 else -1)
+            if far == 1:
                 plan.add(u, t)
-        if t > tol:
+            else:
+                self.stats.lps_empty += 1
+        if far == 1:
             self._enter(k, j, setup, plan, states, not s_center, u, t, pushed=True)
         else:
             self.lp.pop()
-            self.stats.lps_empty += 1
-        if t > 0 or dist < radius:
+        if far >= 0 or dist < radius:
             self._descend(k, j, setup, plan, states, s_center, center, radius)
         else:
             # The far side is empty: the hyperplane misses the cell and its row would be redundant.
             self._enter(k, j, setup, plan, states, s_center, center, radius, pushed=False)
+
+    def _vertices(self, center: np.ndarray) -> np.ndarray | None:
+        """Vertices of the current cell (domain rows + path rows), cached until the path changes."""
+        stack = self.lp.stack
+        key = self.lp.serials[-1] if stack else 0
+        if self._vcache is not None and self._vcache[0] == key:
+            return self._vcache[1]
+        from scipy.spatial import HalfspaceIntersection
+        from scipy.spatial import QhullError
+        rows = np.vstack([self.rows] + [a[None, :] for a, _ in stack]) if stack else self.rows
+        rhs = np.concatenate([self.rhs, [r for _, r in stack]]) if stack else self.rhs
+        try:
+            V = HalfspaceIntersection(np.c_[rows, -rhs], center).intersections
+            self.stats.vertex_sets += 1
+        except (QhullError, ValueError):
+            V = None
+        self._vcache = (key, V, rows, rhs)
+        return V
+
+    def _far_side_by_vertices(self, a: np.ndarray, cj: float, nrm: float, far_active: bool,
+                              center: np.ndarray) -> tuple[str, np.ndarray | None, float]:
+        """Decide the far side of a u + cj = 0 from the cell's vertices.
+
+        Returns ("empty", ...) when no vertex lies beyond the hyperplane, ("sliver", ...) when none lies
+        further than tol (no ball of radius > tol fits there), ("ball", p, r) with a certified ball,
+        or ("unknown", ...) when only an LP can tell.
+        """
+        V = self._vertices(center)
+        if V is None:
+            return "unknown", None, 0.0
+        depth = (V @ a + cj) / nrm
+        if not far_active:
+            depth = -depth
+        reach = float(depth.max())
+        if reach < -VERTEX_EPS:
+            return "empty", None, 0.0
+        if reach <= self.tol:
+            return "sliver", None, 0.0
+        p = V[depth > 0].mean(axis=0)
+        _, _, rows, rhs = self._vcache
+        r = min(float(np.min(rhs - rows @ p)), float(((p @ a + cj) / nrm) * (1.0 if far_active else -1.0)))
+        if r > self.tol:
+            return "ball", p, r * (1 - BALL_SLACK)
+        return "unknown", None, 0.0
 
     @staticmethod
     def _row(a: np.ndarray, c: float, nrm: float, active: bool) -> tuple[np.ndarray, float]:

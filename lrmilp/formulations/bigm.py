@@ -79,7 +79,7 @@ class _Builder:
         start = len(self.names)
         lb = np.broadcast_to(np.asarray(lb, dtype=float), (n,))
         ub = np.broadcast_to(np.asarray(ub, dtype=float), (n,))
-        self.names.extend(f"{prefix}[{i}]" for i in range(n))
+        self.names.extend(f"{prefix}_{i}" for i in range(n))
         self.lb.extend(lb.tolist())
         self.ub.extend(ub.tolist())
         self.integer.extend([integer] * n)
@@ -95,7 +95,7 @@ class _Builder:
         self.vals.extend(coef.data.tolist())
         self.row_lo.extend(np.broadcast_to(np.asarray(lo, dtype=float), (m,)).tolist())
         self.row_hi.extend(np.broadcast_to(np.asarray(hi, dtype=float), (m,)).tolist())
-        self.row_names.extend(f"{prefix}[{i}]" for i in range(m))
+        self.row_names.extend(f"{prefix}_{i}" for i in range(m))
 
     def finish(self, groups: dict[str, np.ndarray]) -> LinearModel:
         n = len(self.names)
