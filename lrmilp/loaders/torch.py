@@ -1,0 +1,226 @@
+"""PyTorch reader and writer: a whole ``nn.Sequential`` saved with ``torch.save(model)``, or the
+``state_dict`` of an ``nn.Sequential`` of Linear and ReLU layers.
+
+Modules read: Linear, Conv2d, ReLU, Flatten, BatchNorm1d/2d (inference form), AvgPool2d, Dropout,
+Identity, and nested Sequentials.  A CNN's input shape comes from the ``input_shape=`` argument or
+the model's ``input_shape`` attribute (which :func:`module_from_network` sets).
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..network import Conv2d, Network
+from .fold import LayerChain, first_line
+
+_STATE_KEY = re.compile(r"(\d+)\.(weight|bias)")
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise InputError("reading PyTorch files needs torch: pip install lrmilp[torch]") from None
+    return torch
+
+
+def _array(tensor: Any) -> np.ndarray:
+    """A float64 copy: a float64 tensor's .numpy() would share memory with the module."""
+    return tensor.detach().cpu().double().numpy().copy()
+
+
+def load_torch(path: str | Path, *, trust: bool = False, input_shape: Sequence[int] | None = None) -> Network:
+    """Read a PyTorch file: a state_dict (always loaded with ``weights_only=True``) or, only with
+    ``trust=True``, a whole pickled ``nn.Sequential`` (unpickling runs code from the file).
+    Raises :class:`InputError` for anything unreadable or unsupported."""
+    torch = _import_torch()
+    path = Path(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch.load raises many unrelated types for bad files
+        # A torch.save zip archive that weights_only refuses holds pickled objects such as a module.
+        if not trust and zipfile.is_zipfile(path):
+            raise InputError(f"{path} holds a pickled PyTorch object (a whole model?); unpickling runs code from "
+                             f"the file, so pass --trust (trust=True) if you trust it, or save model.state_dict() "
+                             f"instead") from None
+        if not trust:
+            raise InputError(f"cannot read {path} as a PyTorch file: neither a torch.save archive nor old-format "
+                             f"weights (an old-format whole model you trust needs --trust)") from None
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e2:  # as above; unpickling can also fail on missing classes
+            raise InputError(f"cannot read {path} as a PyTorch file: {first_line(e2)}") from None
+    try:
+        if isinstance(obj, torch.nn.Module):
+            return network_from_module(obj, input_shape=input_shape)
+        if isinstance(obj, Mapping):
+            return _network_from_state_dict(torch, obj, input_shape=input_shape)
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
+    raise InputError(f"{path} holds a {type(obj).__name__}, not an nn.Sequential or a state_dict")
+
+
+def _network_from_state_dict(torch: Any, state: Mapping, *, input_shape: Sequence[int] | None) -> Network:
+    """Dense layers from the keys '0.weight', '0.bias', '2.weight', ... of a Sequential of Linear/ReLU.
+
+    The state_dict has no architecture: a parameter-free module between two Linear layers is taken to
+    be a ReLU (adjacent indices mean none is there), and the last layer has none.
+    """
+    params: dict[int, dict[str, np.ndarray]] = {}
+    for key, value in state.items():
+        match = _STATE_KEY.fullmatch(str(key))
+        if match is None or not isinstance(value, torch.Tensor):
+            raise InputError(f"state_dict key '{key}' is not from an nn.Sequential of Linear and ReLU layers "
+                             f"(expected '0.weight', '0.bias', '2.weight', ...); save the whole model "
+                             f"(torch.save(model)) and load it with --trust")
+        params.setdefault(int(match[1]), {})[match[2]] = _array(value)
+    if not params:
+        raise InputError("the state_dict is empty")
+    indices = sorted(params)
+    for i in indices:
+        if "weight" not in params[i]:
+            raise InputError(f"state_dict has '{i}.bias' without '{i}.weight'")
+        if params[i]["weight"].ndim != 2:
+            raise InputError(f"state_dict layer {i} has a {params[i]['weight'].ndim}-D weight: only Linear layers "
+                             f"can be read from a state_dict (a conv needs the architecture); save the whole "
+                             f"model (torch.save(model)) and load it with --trust")
+    first = params[indices[0]]["weight"]
+    chain = LayerChain(input_shape if input_shape is not None else (first.shape[1],))
+    chain.flatten()
+    for pos, i in enumerate(indices):
+        W = params[i]["weight"]
+        chain.dense(W, params[i].get("bias", np.zeros(W.shape[0])), op=f"state_dict layer {i}")
+        if pos + 1 < len(indices) and indices[pos + 1] - i >= 2:
+            chain.relu(op=f"state_dict layer {i + 1}")
+    return chain.network()
+
+
+def _leaves(module: Any, torch: Any) -> Iterator[Any]:
+    for child in module:
+        if isinstance(child, torch.nn.Sequential):
+            yield from _leaves(child, torch)
+        else:
+            yield child
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _square(value: Any, what: str, op: str) -> int:
+    a, b = _pair(value)
+    if a != b:
+        raise InputError(f"{op}: {what} {(a, b)} must be equal in both directions")
+    return a
+
+
+def _guess_input_shape(modules: list[Any], torch: Any) -> tuple[int, ...]:
+    """(in_features,) when the first layer with a shape requirement is a Linear."""
+    nn = torch.nn
+    for m in modules:
+        if isinstance(m, nn.Linear):
+            return (m.in_features,)
+        if isinstance(m, (nn.Conv2d, nn.AvgPool2d, nn.BatchNorm2d)):
+            raise InputError(f"the first {type(m).__name__} needs the input shape: pass input_shape=(C, H, W), "
+                             f"or set model.input_shape = (C, H, W) before torch.save")
+        if isinstance(m, nn.BatchNorm1d):
+            return (m.num_features,)
+    raise InputError("the model has no Linear or Conv2d layer")
+
+
+def network_from_module(module: Any, *, input_shape: Sequence[int] | None = None) -> Network:
+    """The network of an ``nn.Sequential`` in inference form (BatchNorm uses its running statistics,
+    Dropout is the identity).  ``input_shape`` (without batch) overrides ``module.input_shape``."""
+    torch = _import_torch()
+    nn = torch.nn
+    if not isinstance(module, nn.Sequential):
+        raise InputError(f"only torch.nn.Sequential models can be read, got '{type(module).__name__}'")
+    modules = list(_leaves(module, torch))
+    if input_shape is None:
+        input_shape = getattr(module, "input_shape", None)
+    chain = LayerChain(input_shape if input_shape is not None else _guess_input_shape(modules, torch))
+    for k, m in enumerate(modules):
+        op = f"layer {k} ({type(m).__name__})"
+        if isinstance(m, nn.Linear):
+            chain.dense(_array(m.weight), np.zeros(m.out_features) if m.bias is None else _array(m.bias), op=op)
+        elif isinstance(m, nn.Conv2d):
+            _conv(chain, m, op)
+        elif isinstance(m, nn.ReLU):
+            chain.relu(op=op)
+        elif isinstance(m, nn.Flatten):
+            if m.start_dim != 1 or m.end_dim != -1:
+                raise InputError(f"{op}: only Flatten(start_dim=1, end_dim=-1) is supported")
+            chain.flatten()
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            if m.running_mean is None or m.running_var is None:
+                raise InputError(f"{op}: BatchNorm without running statistics (track_running_stats=False) "
+                                 f"has no inference form")
+            gamma = _array(m.weight) if m.affine else np.ones(m.num_features)
+            beta = _array(m.bias) if m.affine else np.zeros(m.num_features)
+            chain.batchnorm(gamma, beta, _array(m.running_mean), _array(m.running_var), m.eps, op=op)
+        elif isinstance(m, nn.AvgPool2d):
+            if any(_pair(m.padding)):
+                raise InputError(f"{op}: padded average pooling is not supported")
+            kernel = _pair(m.kernel_size)
+            stride = _square(m.stride if m.stride is not None else m.kernel_size, "stride", op)
+            chain.avgpool(kernel, stride, ceil_mode=m.ceil_mode, divisor=m.divisor_override, op=op)
+        elif not isinstance(m, (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d)):
+            raise InputError(f"unsupported PyTorch module '{type(m).__name__}' ({op})")
+    return chain.network()
+
+
+def _conv(chain: LayerChain, m: Any, op: str) -> None:
+    if m.groups != 1:
+        raise InputError(f"{op}: grouped convolution (groups={m.groups}) is not supported")
+    if _pair(m.dilation) != (1, 1):
+        raise InputError(f"{op}: dilated convolution {m.dilation} is not supported")
+    if m.padding_mode != "zeros":
+        raise InputError(f"{op}: padding_mode '{m.padding_mode}' is not supported (only zeros)")
+    kh, kw = m.kernel_size
+    if m.padding == "valid":
+        padding = 0
+    elif m.padding == "same" and kh == kw and kh % 2 == 1:
+        padding = kh // 2  # symmetric for an odd square kernel
+    elif isinstance(m.padding, str):
+        raise InputError(f"{op}: padding='{m.padding}' with kernel {m.kernel_size} is not symmetric")
+    else:
+        padding = _square(m.padding, "padding", op)
+    bias = np.zeros(m.out_channels) if m.bias is None else _array(m.bias)
+    chain.conv(_array(m.weight), bias, stride=_square(m.stride, "stride", op), padding=padding, op=op)
+
+
+def module_from_network(net: Network, *, dtype: Any = None) -> Any:
+    """An ``nn.Sequential`` (eval mode, float64 unless ``dtype`` is given) computing ``net`` (including a
+    ReLU on the last layer, if it has one), with ``input_shape`` set so that a ``torch.save``-d copy
+    loads back as the same network."""
+    torch = _import_torch()
+    nn = torch.nn
+    dtype = dtype or torch.float64
+    modules: list[Any] = []
+    shape = net.input_shape
+    for k, layer in enumerate(net.layers):
+        if isinstance(layer, Conv2d):
+            if shape != layer.in_shape:
+                raise InputError(f"conv layer {k} reads shape {layer.in_shape}, the value before it has shape {shape}")
+            oc, ic, kh, kw = layer.W.shape
+            module = nn.Conv2d(ic, oc, (kh, kw), stride=layer.stride, padding=layer.padding, dtype=dtype)
+        else:
+            if len(shape) != 1:
+                modules.append(nn.Flatten())
+            module = nn.Linear(layer.in_size, layer.out_size, dtype=dtype)
+        with torch.no_grad():
+            module.weight.copy_(torch.from_numpy(layer.W))
+            module.bias.copy_(torch.from_numpy(layer.b))
+        modules.append(module)
+        if layer.relu:
+            modules.append(nn.ReLU())
+        shape = layer.out_shape
+    seq = nn.Sequential(*modules).eval()
+    seq.input_shape = tuple(net.input_shape)
+    return seq
