@@ -50,7 +50,7 @@ BALL_SLACK = 1e-9
 """Banked balls are shrunk by this relative amount, so LP optima that touch constraints up to
 solver tolerance still certify a ball strictly inside."""
 RADIUS_CAP = 1.0
-VERTEX_MAX_DIM = 4
+VERTEX_MAX_DIM = 6
 """Bounded domains of dimension 3..VERTEX_MAX_DIM decide hyperplanes from the cell's vertices (qhull)
 before any LP: exact emptiness, and often an explicit far-side ball."""
 VERTEX_EPS = 1e-9

@@ -51,6 +51,9 @@ for seed in range(6):
     CASES.append(("slice", seed))
 for seed in range(4):
     CASES.append(("box-deep", seed))
+for seed in range(3):
+    CASES.append(("box-5-6d", seed))   # the vertex (qhull) pre-tests
+    CASES.append(("polytope-in-box", seed))
 
 
 @pytest.mark.parametrize("kind,seed", CASES)
@@ -67,6 +70,19 @@ def test_brute_force_agrees(kind, seed):
         net = random_mlp([n0, 3, 3, 3, 2], seed=seed, last_relu=False)
         dom = Box(-1, 1, n0)
         A, b = box_rows(-np.ones(n0), np.ones(n0))
+    elif kind == "box-5-6d":
+        n0 = 5 + seed % 2
+        net = random_mlp([n0, 5, 4], seed=seed)
+        dom = Box(-1, 1, n0)
+        A, b = box_rows(-np.ones(n0), np.ones(n0))
+    elif kind == "polytope-in-box":
+        n0 = 4 + seed % 2
+        net = random_mlp([n0, 5, 4], seed=seed)
+        Ap = rng.normal(size=(3, n0))
+        bp = rng.uniform(0.2, 0.8, 3)
+        dom = Polytope(Ap, bp, n0, lo=-1, hi=1)
+        Ab, bb = box_rows(-np.ones(n0), np.ones(n0))
+        A, b = np.vstack([Ap, Ab]), np.concatenate([bp, bb])
     elif kind == "polytope":
         n0 = int(rng.integers(2, 4))
         net = random_mlp([n0, 5, 4, 1], seed=seed, last_relu=False)
