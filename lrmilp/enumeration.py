@@ -299,11 +299,12 @@ class TreeEnumerator:
         self._vcache: tuple | None = None
         self._t0 = time.perf_counter()
         self._next_report = self._t0 + 1.0
+        self.deadline = None if time_limit is None else time.time() + time_limit  # wall clock, shared with workers
 
     # --- limits and progress ------------------------------------------------------------------
     def _check(self) -> None:
         now = time.perf_counter()
-        if self.time_limit is not None and now - self._t0 > self.time_limit:
+        if self.deadline is not None and time.time() > self.deadline:
             self.stopped = "time_limit"
             raise _Stop
         if self.progress and now >= self._next_report:
@@ -315,6 +316,8 @@ class TreeEnumerator:
 
     def _emit(self, center: np.ndarray, radius: float) -> None:
         self.stats.regions += 1
+        if not self.stats.regions & 63:
+            self._check()
         if self.on_region is not None:
             self.on_region(self.pattern.copy(), center, radius)
         if self.max_regions is not None and self.stats.regions >= self.max_regions:
@@ -353,12 +356,12 @@ class TreeEnumerator:
             self.lp.push(a, r)
         try:
             with _sigint_stops(self):
+                self._check()
                 self._layer(k, M, m, center, radius)
         except _Stop:
             pass
-        if self.stopped is None:
-            for _ in rows:
-                self.lp.pop()
+        while self.lp.stack:  # a stopped search leaves its path's rows behind
+            self.lp.pop()
 
     # --- LP geometry ----------------------------------------------------------------------------
     def _layer_setup(self, k: int, M: np.ndarray, m: np.ndarray):

@@ -9,6 +9,8 @@ the region file.  The count is the same as a serial run's: the subtrees partitio
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from multiprocessing import get_context
 from pathlib import Path
@@ -38,8 +40,7 @@ def _run_task(task) -> tuple[int, dict, list, str | None]:
     k, prefix, M, m, center, radius, rows, deadline = task
     enum.stats = TreeStats()
     enum.stopped = None
-    enum.time_limit = None if deadline is None else max(deadline - time.time(), 1e-3)
-    enum._t0 = time.perf_counter()
+    enum.deadline = deadline
     enum.run_subtree(k, prefix, M, m, center, radius, rows)
     s = enum.stats
     stats = {"regions": s.regions, "lps": s.lps, "nodes": s.nodes, "lps_empty": s.lps_empty,
@@ -55,24 +56,44 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
     deadline = None if time_limit is None else time.time() + time_limit - (time.perf_counter() - t0)
     relu = net.relu_layers
     split = relu[1] if len(relu) > 1 else None
-    tasks: list = []
+    tasks: queue.Queue = queue.Queue()
     parent = TreeEnumerator(net, domain, tol=tol, bounds=bounds, geometry="lp", split_layer=split,
-                            on_task=lambda *a: tasks.append(a + (deadline,)), time_limit=time_limit)
+                            on_task=lambda *a: tasks.put(a + (deadline,)), time_limit=time_limit)
     if split is None or parent.geometry != "lp":
         from .counting import count_tree
         return count_tree(net, domain, tol=tol, jobs=1, time_limit=time_limit, max_regions=max_regions,
                           regions_out=regions_out, progress=progress)
-    parent.run()
-    totals = {"regions": parent.stats.regions, "lps": parent.stats.lps, "nodes": parent.stats.nodes,
-              "lps_empty": parent.stats.lps_empty, "ball_splits": parent.stats.ball_splits,
-              "bound_skips": parent.stats.bound_skips, "bank_hits": parent.stats.bank_hits}
-    stopped = parent.stopped
+    n_tasks = [0]
+
+    def produce() -> None:
+        # The parent's own search (down to the first layer's cells) runs beside the workers, so they
+        # start on the first cell at once instead of waiting for the whole first layer.
+        try:
+            parent.run()
+        finally:
+            tasks.put(None)
+
+    def task_stream():
+        count = 0
+        while True:
+            task = tasks.get()
+            if task is None:
+                return
+            count += 1
+            n_tasks[0] = count
+            yield task
+
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
     writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
+    totals = {"regions": 0, "lps": 0, "nodes": 0, "lps_empty": 0, "ball_splits": 0, "bound_skips": 0,
+              "bank_hits": 0}
+    stopped = None
     done = 0
     ctx = get_context("fork")
     pool = ctx.Pool(jobs, initializer=_init, initargs=(net, domain, bounds, tol, writer is not None))
     try:
-        for regions, stats, found, st in pool.imap_unordered(_run_task, tasks, chunksize=1):
+        for regions, stats, found, st in pool.imap_unordered(_run_task, task_stream(), chunksize=1):
             done += 1
             for key, v in stats.items():
                 totals[key] += v
@@ -83,7 +104,7 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
             if progress:
                 import sys
                 el = time.perf_counter() - t0
-                print(f"\r[lrmilp] subtrees {done}/{len(tasks)}  regions {totals['regions']:,}  "
+                print(f"\r[lrmilp] subtrees {done}/{n_tasks[0]}  regions {totals['regions']:,}  "
                       f"LPs {totals['lps']:,} ({totals['lps'] / el:,.0f}/s)  {el:,.0f}s",
                       end="", file=sys.stderr, flush=True)
             if max_regions is not None and totals["regions"] >= max_regions:
@@ -92,8 +113,14 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
     except KeyboardInterrupt:
         stopped = "interrupted"
     finally:
+        if stopped is not None:
+            parent.deadline = 0.0  # stop the parent's search at its next check
         pool.terminate()
         pool.join()
+        producer.join()
+        for key in totals:
+            totals[key] += getattr(parent.stats, key)
+        stopped = stopped or parent.stopped
         if writer:
             writer.close(complete=stopped is None)
     if progress:
@@ -101,7 +128,7 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
         print(file=sys.stderr)
     return CountResult(totals["regions"], stopped is None, "tree", time.perf_counter() - t0, totals["lps"], tol,
                        TREE_TOL_MEANING, stopped, totals["nodes"],
-                       extra={"geometry": "lp", "jobs": jobs, "subtrees": len(tasks),
+                       extra={"geometry": "lp", "jobs": jobs, "subtrees": done,
                               "lps_empty": totals["lps_empty"], "ball_splits": totals["ball_splits"],
                               "bound_skips": totals["bound_skips"], "bank_hits": totals["bank_hits"],
                               "bound_method": bounds.method, "bound_lps": bounds.lps, "domain": domain.describe()})

@@ -173,3 +173,46 @@ def test_tolerance_is_reported():
     net = random_mlp([2, 5], seed=0)
     r = count_regions(net, Box(-1, 1, 2), tol=1e-4).to_dict()
     assert r["tol"] == 1e-4 and "ball" in r["tol_meaning"]
+
+
+@pytest.mark.parametrize("widths,n0", [([3, 8, 8, 1], 3), ([7, 6, 6, 5], 7), ([2, 6, 6], 2)])
+def test_parallel_equals_serial(widths, n0, tmp_path):
+    net = random_mlp(widths, seed=4)
+    dom = Box(-1, 1, n0)
+    serial = count_regions(net, dom)
+    out = tmp_path / "r.jsonl"
+    par = count_regions(net, dom, jobs=2, regions_out=out)
+    assert par.complete and par.regions == serial.regions
+    pats = [tuple(r["pattern"]) for r in read_regions(out)]
+    assert len(pats) == len(set(pats)) == serial.regions
+
+
+def test_time_limit_stops_serial_and_parallel():
+    import time
+    net = random_mlp([16, 11, 11], seed=0)
+    dom = Box(-1, 1, 16)
+    for jobs in (1, 2):
+        t = time.perf_counter()
+        r = count_regions(net, dom, jobs=jobs, time_limit=2.0)
+        assert not r.complete and r.stopped == "time_limit" and r.regions > 0
+        assert time.perf_counter() - t < 10
+
+
+def test_ctrl_c_returns_partial_count(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+    from lrmilp import save_npz
+    net = random_mlp([16, 11, 11], seed=0)
+    path = tmp_path / "n.npz"
+    save_npz(net, path)
+    proc = subprocess.Popen([sys.executable, "-m", "lrmilp.cli", "count", str(path), "--box", "-1", "1", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    res = json.loads(out)
+    assert res["complete"] is False and res["stopped"] == "interrupted" and res["regions"] > 0
