@@ -51,11 +51,10 @@ BALL_SLACK = 1e-9
 solver tolerance still certify a ball strictly inside."""
 RADIUS_CAP = 1.0
 VERTEX_MAX_DIM = 6
-"""Bounded domains of dimension 3..VERTEX_MAX_DIM decide hyperplanes from the cell's vertices (qhull)
-before any LP: exact emptiness, and often an explicit far-side ball."""
+"""Bounded domains of dimension 3..VERTEX_MAX_DIM use vertex geometry: every node holds its cell's
+vertices, so every hyperplane test is exact arithmetic and LPs are needed only for thin cells."""
 VERTEX_EPS = 1e-9
-"""A hyperplane whose far side reaches no further than this past the cell's vertices is treated as a
-possible sliver (its row is kept) rather than as missing the cell."""
+"""Points within this distance of a hyperplane count as lying on it when a cell is clipped."""
 """Chebyshev LPs maximise min(margin, RADIUS_CAP), so they stay bounded on unbounded domains."""
 
 INF = highspy.kHighsInf
@@ -74,7 +73,6 @@ class TreeStats:
     ball_splits: int = 0  # both children certified by the ball, no LP
     bound_skips: int = 0  # neurons decided by bounds or constancy, no LP
     bank_hits: int = 0  # far sides certified by a banked ball, no LP
-    vertex_sets: int = 0  # cells whose vertices were computed (qhull) to decide hyperplanes without LP
 
 
 @dataclass
@@ -292,12 +290,15 @@ class TreeEnumerator:
         self.pattern = np.zeros(net.neurons, dtype=bool)
         self.box_lo, self.box_hi = (domain.lo, domain.hi) if domain.bounded else (None, None)
         if geometry == "auto":
-            geometry = "polygon" if (d <= 2 and domain.bounded and domain.A_ub.shape[0] == 0) else "lp"
+            if d <= 2 and domain.bounded and domain.A_ub.shape[0] == 0:
+                geometry = "polygon"
+            elif d <= VERTEX_MAX_DIM and domain.bounded:
+                geometry = "vertex"
+            else:
+                geometry = "lp"
         self.geometry = geometry
         self.rows, self.rhs = domain_rows(domain)
         self.lp = _ChebyshevLP(d, self.rows, self.rhs) if geometry == "lp" else None
-        self.use_vertices = geometry == "lp" and domain.bounded and 3 <= d <= VERTEX_MAX_DIM
-        self._vcache: tuple | None = None
         self._t0 = time.perf_counter()
         self._next_report = self._t0 + 1.0
         self.deadline = None if time_limit is None else time.time() + time_limit  # wall clock, shared with workers
@@ -338,6 +339,10 @@ class TreeEnumerator:
                     cell = _box_polygon(self.domain.lo, self.domain.hi)
                     if _inradius_polygon(cell, self.tol) > self.tol:
                         self._layer_poly(0, M, m, cell)
+                elif self.geometry == "vertex":
+                    cell = _VertexCell.of_domain(self.rows, self.rhs)
+                    if cell is not None and self._cell_ball(cell)[1] > self.tol:
+                        self._layer_vert(0, M, m, cell)
                 else:
                     t, u = self.lp.solve()
                     self.stats.lps += 1
@@ -349,19 +354,26 @@ class TreeEnumerator:
             print(file=sys.stderr)
         return self.stats
 
-    def run_subtree(self, k: int, prefix: np.ndarray, M: np.ndarray, m: np.ndarray, center: np.ndarray,
-                    radius: float, rows: list[tuple[np.ndarray, float]]) -> None:
-        """Enumerate the subtree of a node handed out by ``on_task`` (same network, domain, bounds)."""
+    def run_subtree(self, k: int, prefix: np.ndarray, M: np.ndarray, m: np.ndarray, *node) -> None:
+        """Enumerate the subtree of a node handed out by ``on_task`` (same network, domain, bounds).
+
+        ``node`` is (center, radius, rows) in LP geometry and (cell,) in vertex geometry.
+        """
         self.pattern[:] = prefix
-        for a, r in rows:
-            self.lp.push(a, r)
+        if self.geometry == "lp":
+            center, radius, rows = node
+            for a, r in rows:
+                self.lp.push(a, r)
         try:
             with _sigint_stops(self):
                 self._check()
-                self._layer(k, M, m, center, radius)
+                if self.geometry == "lp":
+                    self._layer(k, M, m, center, radius)
+                else:
+                    self._layer_vert(k, M, m, node[0])
         except _Stop:
             pass
-        while self.lp.stack:  # a stopped search leaves its path's rows behind
+        while self.lp is not None and self.lp.stack:  # a stopped search leaves its path's rows behind
             self.lp.pop()
 
     # --- LP geometry ----------------------------------------------------------------------------
@@ -433,15 +445,6 @@ class TreeEnumerator:
                 continue  # the ball proves both sides
             if plan.find(j, not s_center, None) is not None:
                 continue
-            if self.use_vertices:
-                verdict, p, r = self._far_side_by_vertices(A[j], c[j], norms[j], not s_center, center)
-                if verdict == "ball":
-                    plan.add(p, r)
-                    continue
-                if verdict in ("empty", "sliver"):
-                    fixed[j] = 1 if s_center else 0
-                    plan.row[j] = verdict == "sliver"
-                    continue
             row, rhs = self._row(A[j], c[j], norms[j], not s_center)
             self.lp.push(row, rhs)
             t, u = self.lp.solve()
@@ -492,22 +495,14 @@ class TreeEnumerator:
             self._descend(k, pos, setup, plan, states, s_center, center, radius)
             self._descend(k, pos, setup, plan, states, not s_center, center, radius)
             return
-        # The far side: a banked ball inside this cell and beyond the hyperplane, the cell's vertices,
-        # else one LP.  far: 1 = holds a ball > tol, 0 = at most a sliver, -1 = empty.
+        # The far side: a banked ball inside this cell and beyond the hyperplane, else one LP.
+        # far: 1 = holds a ball > tol, 0 = at most a sliver, -1 = empty.
         hit = plan.find(j, not s_center, plan.path)
-        verdict = "unknown"
-        if hit is None and self.use_vertices:
-            verdict, p, r = self._far_side_by_vertices(a, c[j], nrm, not s_center, center)
-            if verdict == "ball":
-                plan.add(p, r)
-                hit = (p, r)
         row, rhs = self._row(a, c[j], nrm, not s_center)
         self.lp.push(row, rhs)
         if hit is not None:
             self.stats.bank_hits += 1
             far, u, t = 1, hit[0], hit[1]
-        elif verdict in ("empty", "sliver"):
-            far, u, t = (-1 if verdict == "empty" else 0), None, 0.0
         else:
             t, u = self.lp.solve()
             self.stats.lps += 1
@@ -525,50 +520,6 @@ class TreeEnumerator:
         else:
             # The far side is empty: the hyperplane misses the cell and its row would be redundant.
             self._enter(k, pos, setup, plan, states, s_center, center, radius, pushed=False)
-
-    def _vertices(self, center: np.ndarray) -> np.ndarray | None:
-        """Vertices of the current cell (domain rows + path rows), cached until the path changes."""
-        stack = self.lp.stack
-        key = self.lp.serials[-1] if stack else 0
-        if self._vcache is not None and self._vcache[0] == key:
-            return self._vcache[1]
-        from scipy.spatial import HalfspaceIntersection
-        from scipy.spatial import QhullError
-        rows = np.vstack([self.rows] + [a[None, :] for a, _ in stack]) if stack else self.rows
-        rhs = np.concatenate([self.rhs, [r for _, r in stack]]) if stack else self.rhs
-        try:
-            V = HalfspaceIntersection(np.c_[rows, -rhs], center).intersections
-            self.stats.vertex_sets += 1
-        except (QhullError, ValueError):
-            V = None
-        self._vcache = (key, V, rows, rhs)
-        return V
-
-    def _far_side_by_vertices(self, a: np.ndarray, cj: float, nrm: float, far_active: bool,
-                              center: np.ndarray) -> tuple[str, np.ndarray | None, float]:
-        """Decide the far side of a u + cj = 0 from the cell's vertices.
-
-        Returns ("empty", ...) when no vertex lies beyond the hyperplane, ("sliver", ...) when none lies
-        further than tol (no ball of radius > tol fits there), ("ball", p, r) with a certified ball,
-        or ("unknown", ...) when only an LP can tell.
-        """
-        V = self._vertices(center)
-        if V is None:
-            return "unknown", None, 0.0
-        depth = (V @ a + cj) / nrm
-        if not far_active:
-            depth = -depth
-        reach = float(depth.max())
-        if reach < -VERTEX_EPS:
-            return "empty", None, 0.0
-        if reach <= self.tol:
-            return "sliver", None, 0.0
-        p = V[depth > 0].mean(axis=0)
-        _, _, rows, rhs = self._vcache
-        r = min(float(np.min(rhs - rows @ p)), float(((p @ a + cj) / nrm) * (1.0 if far_active else -1.0)))
-        if r > self.tol:
-            return "ball", p, r * (1 - BALL_SLACK)
-        return "unknown", None, 0.0
 
     @staticmethod
     def _row(a: np.ndarray, c: float, nrm: float, active: bool) -> tuple[np.ndarray, float]:
@@ -618,6 +569,89 @@ class TreeEnumerator:
             if pushed and self.stopped is None:
                 plan.path.pop()
                 self.lp.pop()
+
+    # --- vertex geometry (3 <= d <= VERTEX_MAX_DIM, bounded) ------------------------------------
+    def _cell_ball(self, cell: "_VertexCell") -> tuple[np.ndarray, float]:
+        """An interior point of the cell and a ball radius certified there; exact (one LP) only when
+        the certified radius does not already exceed tol."""
+        p = cell.V.mean(axis=0)
+        r = float(np.min(cell.rhs - cell.rows @ p))
+        if r > self.tol:
+            return p, r
+        t, u = _chebyshev(cell.rows, cell.rhs)
+        self.stats.lps += 1
+        if t <= self.tol:
+            self.stats.lps_empty += 1
+        return u, t
+
+    def _layer_vert(self, k: int, M: np.ndarray, m: np.ndarray, cell: "_VertexCell") -> None:
+        if k == len(self.layers):
+            p, r = self._cell_ball(cell) if cell.ball is None else cell.ball
+            self._emit(p, r)
+            return
+        if k == self.split_layer and self.on_task is not None:
+            self.on_task(k, self.pattern.copy(), M, m, cell)
+            return
+        self.stats.nodes += 1
+        self._check()
+        layer = self.layers[k]
+        if not layer.relu:
+            A = np.asarray(self.mats[k] @ M)
+            c = np.asarray(self.mats[k] @ m).reshape(-1) + layer.bias
+            self._layer_vert(k + 1, A, c, cell)
+            return
+        setup = self._layer_setup(k, M, m)
+        A, c, norms, safe, const = setup[:5]
+        # Branch on hyperplanes far from the cell's centre first (fewer sub-cells to test them on).
+        dist = np.abs(cell.V.mean(axis=0) @ A.T + c) / safe
+        order = np.argsort(-np.where(const, np.inf, dist))
+        self._neuron_vert(k, 0, setup, order, np.zeros(layer.out_size, dtype=bool), cell)
+
+    def _neuron_vert(self, k: int, pos: int, setup, order: np.ndarray, states: np.ndarray,
+                     cell: "_VertexCell") -> None:
+        A, c, norms, safe, const = setup[:5]
+        n = A.shape[0]
+        off = self.offsets[k]
+        tol = self.tol
+        while pos < n:
+            j = order[pos]
+            if const[j]:
+                s = bool(c[j] > 0)
+            else:
+                vals = (cell.V @ A[j] + c[j]) / norms[j]
+                hi, lo = vals.max(), vals.min()
+                if hi <= tol:
+                    s = False
+                    if hi > VERTEX_EPS:  # a sliver of the active side: cut it off
+                        cell = cell.clip(A[j] / norms[j], c[j] / norms[j], False, vals)
+                elif lo >= -tol:
+                    s = True
+                    if lo < -VERTEX_EPS:
+                        cell = cell.clip(A[j] / norms[j], c[j] / norms[j], True, vals)
+                else:
+                    break
+                self.stats.bound_skips += 1
+            states[j] = s
+            self.pattern[off + j] = s
+            pos += 1
+        if pos == n:
+            self._layer_vert(k + 1, A * states[:, None], c * states, cell)
+            return
+        saved = states.copy()
+        unit, cu = A[j] / norms[j], c[j] / norms[j]
+        for s in (True, False):
+            part = cell.clip(unit, cu, s, vals)
+            if part is None:
+                continue
+            p, r = self._cell_ball(part)
+            if r <= tol:
+                continue
+            part.ball = (p, r)
+            states[:] = saved
+            states[j] = s
+            self.pattern[off + j] = s
+            self._neuron_vert(k, pos + 1, setup, order, states, part)
+        states[:] = saved
 
     # --- polygon geometry (d <= 2, bounded box) -------------------------------------------------
     def _layer_poly(self, k: int, M: np.ndarray, m: np.ndarray, cell: np.ndarray) -> None:
@@ -671,6 +705,79 @@ class TreeEnumerator:
                 self.pattern[off + j] = s
                 self._neuron_poly(k, j + 1, setup, states, part)
         states[:] = saved
+
+
+class _VertexCell:
+    """A bounded convex cell {u : rows u <= rhs} held by a superset of its vertices.
+
+    ``V`` holds every vertex of the cell (and possibly extra points of the cell: crossings of pairs
+    that share d-1 tight rows without being an edge, which only happens at degenerate vertices).  So
+    max/min of any linear function over V equal those over the cell, exactly.  ``T[p, i]`` says point
+    p lies on row i; clipping needs no LP and no convex hull: points on the kept side stay, and each
+    pair across the hyperplane sharing >= d-1 tight rows (every true edge among them) adds its
+    crossing point.
+    """
+
+    __slots__ = ("V", "T", "rows", "rhs", "ball")
+    MAX_POINTS = 20_000
+
+    def __init__(self, V, T, rows, rhs):
+        self.V, self.T, self.rows, self.rhs = V, T, rows, rhs
+        self.ball = None
+
+    @classmethod
+    def of_domain(cls, rows: np.ndarray, rhs: np.ndarray) -> "_VertexCell | None":
+        from scipy.spatial import HalfspaceIntersection, QhullError
+        t, u = _chebyshev(rows, rhs)
+        if t <= 0:
+            return None
+        try:
+            V = HalfspaceIntersection(np.c_[rows, -rhs], u).intersections
+        except QhullError:
+            return None
+        slack = rhs[None, :] - V @ rows.T
+        scale = 1.0 + np.abs(rhs)[None, :] + np.abs(V) @ np.abs(rows).T
+        return cls(V, np.abs(slack) <= 1e-9 * scale, rows, rhs)
+
+    def clip(self, unit: np.ndarray, cu: float, active: bool, vals: np.ndarray) -> "_VertexCell | None":
+        """The part where (unit u + cu) >= 0 (active) or <= 0, as a new cell (None if empty)."""
+        v = vals if active else -vals
+        pos, neg = v > VERTEX_EPS, v < -VERTEX_EPS
+        if not pos.any():
+            return None
+        keep = ~neg
+        row, rhs = (-unit, cu) if active else (unit, -cu)
+        if neg.any():
+            d = self.V.shape[1]
+            Tp, Tn = self.T[pos], self.T[neg]
+            shared = Tp.astype(np.int32) @ Tn.T.astype(np.int32)
+            ip, iq = np.nonzero(shared >= d - 1)
+            P, Q = self.V[pos][ip], self.V[neg][iq]
+            vp, vq = v[pos][ip], v[neg][iq]
+            X = P + (Q - P) * (vp / (vp - vq))[:, None]
+            TX = Tp[ip] & Tn[iq]
+            V = np.vstack([self.V[keep], X])
+            T = np.vstack([self.T[keep], TX])
+            on = np.concatenate([~pos[keep], np.ones(len(X), dtype=bool)])
+        else:
+            V, T = self.V[keep], self.T[keep]
+            on = ~pos[keep]
+        if len(V) > self.MAX_POINTS:
+            raise RuntimeError("vertex geometry: too many points; use geometry='lp'")
+        return _VertexCell(V, np.c_[T, on], np.vstack([self.rows, row]), np.append(self.rhs, rhs))
+
+
+def _chebyshev(rows: np.ndarray, rhs: np.ndarray) -> tuple[float, np.ndarray]:
+    """Largest ball in {u : rows u <= rhs} (unit rows), radius capped at RADIUS_CAP."""
+    from scipy.optimize import linprog
+    d = rows.shape[1]
+    res = linprog(np.r_[np.zeros(d), -1.0], A_ub=np.c_[rows, np.ones(len(rows))], b_ub=rhs,
+                  bounds=[(None, None)] * d + [(None, RADIUS_CAP)], method="highs")
+    if res.status == 2:  # infeasible: the rows admit no point at all
+        return -np.inf, np.zeros(d)
+    if res.status != 0:
+        raise RuntimeError(f"region LP failed: {res.message}")  # never read a failure as an empty cell
+    return float(-res.fun), res.x[:d]
 
 
 def _box_polygon(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

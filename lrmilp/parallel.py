@@ -25,10 +25,10 @@ from .network import Network
 _WORKER: dict = {}
 
 
-def _init(net: Network, domain: Domain, bounds: Bounds, tol: float, collect: bool) -> None:
+def _init(net: Network, domain: Domain, bounds: Bounds, tol: float, collect: bool, geometry: str) -> None:
     found: list = []
     _WORKER["found"] = found
-    _WORKER["enum"] = TreeEnumerator(net, domain, tol=tol, bounds=bounds, geometry="lp",
+    _WORKER["enum"] = TreeEnumerator(net, domain, tol=tol, bounds=bounds, geometry=geometry,
                                      on_region=(lambda p, u, r: found.append((p, u, r))) if collect else None)
 
 
@@ -37,11 +37,11 @@ def _run_task(task) -> tuple[int, dict, list, str | None]:
     enum: TreeEnumerator = _WORKER["enum"]
     found: list = _WORKER["found"]
     found.clear()
-    k, prefix, M, m, center, radius, rows, deadline = task
+    *node, deadline = task
     enum.stats = TreeStats()
     enum.stopped = None
     enum.deadline = deadline
-    enum.run_subtree(k, prefix, M, m, center, radius, rows)
+    enum.run_subtree(*node)
     s = enum.stats
     stats = {"regions": s.regions, "lps": s.lps, "nodes": s.nodes, "lps_empty": s.lps_empty,
              "ball_splits": s.ball_splits, "bound_skips": s.bound_skips, "bank_hits": s.bank_hits}
@@ -57,9 +57,9 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
     relu = net.relu_layers
     split = relu[1] if len(relu) > 1 else None
     tasks: queue.Queue = queue.Queue()
-    parent = TreeEnumerator(net, domain, tol=tol, bounds=bounds, geometry="lp", split_layer=split,
+    parent = TreeEnumerator(net, domain, tol=tol, bounds=bounds, split_layer=split,
                             on_task=lambda *a: tasks.put(a + (deadline,)), time_limit=time_limit)
-    if split is None or parent.geometry != "lp":
+    if split is None or parent.geometry == "polygon":
         from .counting import count_tree
         return count_tree(net, domain, tol=tol, jobs=1, time_limit=time_limit, max_regions=max_regions,
                           regions_out=regions_out, progress=progress)
@@ -83,15 +83,17 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
             n_tasks[0] = count
             yield task
 
+    writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
+    # Fork the workers before the producer thread exists: a fork while another thread holds a lock
+    # (inside HiGHS, BLAS or the interpreter) leaves that lock held forever in the child.
+    pool = get_context("fork").Pool(jobs, initializer=_init,
+                                    initargs=(net, domain, bounds, tol, writer is not None, parent.geometry))
     producer = threading.Thread(target=produce, daemon=True)
     producer.start()
-    writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
     totals = {"regions": 0, "lps": 0, "nodes": 0, "lps_empty": 0, "ball_splits": 0, "bound_skips": 0,
               "bank_hits": 0}
     stopped = None
     done = 0
-    ctx = get_context("fork")
-    pool = ctx.Pool(jobs, initializer=_init, initargs=(net, domain, bounds, tol, writer is not None))
     try:
         for regions, stats, found, st in pool.imap_unordered(_run_task, task_stream(), chunksize=1):
             done += 1
@@ -128,7 +130,7 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
         print(file=sys.stderr)
     return CountResult(totals["regions"], stopped is None, "tree", time.perf_counter() - t0, totals["lps"], tol,
                        TREE_TOL_MEANING, stopped, totals["nodes"],
-                       extra={"geometry": "lp", "jobs": jobs, "subtrees": done,
+                       extra={"geometry": parent.geometry, "jobs": jobs, "subtrees": done,
                               "lps_empty": totals["lps_empty"], "ball_splits": totals["ball_splits"],
                               "bound_skips": totals["bound_skips"], "bank_hits": totals["bank_hits"],
                               "bound_method": bounds.method, "bound_lps": bounds.lps, "domain": domain.describe()})

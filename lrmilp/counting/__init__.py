@@ -76,6 +76,5 @@ def count_tree(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, jobs: 
                        extra={"geometry": enum.geometry, "lps_empty": stats.lps_empty,
                               "ball_splits": stats.ball_splits, "bound_skips": stats.bound_skips,
                               "lp_retries": enum.lp.retries if enum.lp else 0, "bank_hits": stats.bank_hits,
-                              "vertex_sets": stats.vertex_sets,
                               "bound_method": bounds.method, "bound_lps": bounds.lps,
                               "domain": domain.describe()})
