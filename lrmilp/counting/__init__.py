@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..bounds import tighten
 from ..domains import Domain
-from ..enumeration import DEFAULT_TOL, TREE_TOL_MEANING, CountResult, RegionWriter, TreeEnumerator
+from ..enumeration import DEFAULT_TOL, TREE_TOL_MEANING, VERTEX_MAX_DIM, CountResult, RegionWriter, TreeEnumerator
 from ..errors import InputError
 from ..network import Network
 
@@ -57,7 +57,9 @@ def count_tree(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, jobs: 
         raise InputError("--tol must be positive")
     if not net.relu_layers:
         return CountResult(1, True, "tree", time.perf_counter() - t0, 0, tol, TREE_TOL_MEANING)
-    bounds = tighten(net, domain, method=bound_method if domain.bounded or domain.A_ub.shape[0] else "interval")
+    exact_geometry = domain.bounded and domain.dim <= VERTEX_MAX_DIM  # polygon/vertex: tests need no bounds
+    bounds = tighten(net, domain, method="interval" if exact_geometry or not (domain.bounded or domain.A_ub.shape[0])
+                     else bound_method)
     if jobs > 1:
         from ..parallel import count_parallel
         return count_parallel(net, domain, tol=tol, jobs=jobs, bounds=bounds, time_limit=time_limit,
