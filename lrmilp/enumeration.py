@@ -377,10 +377,12 @@ class TreeEnumerator:
             self.lp.pop()
 
     # --- LP geometry ----------------------------------------------------------------------------
+    def _affine(self, k: int, M: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Layer k's pre-activations as A u + c, given its input as M u + m."""
+        return np.asarray(self.mats[k] @ M), np.asarray(self.mats[k] @ m).reshape(-1) + self.layers[k].bias
+
     def _layer_setup(self, k: int, M: np.ndarray, m: np.ndarray):
-        W = self.mats[k]
-        A = np.asarray(W @ M)
-        c = np.asarray(W @ m).reshape(-1) + self.layers[k].bias
+        A, c = self._affine(k, M, m)
         norms = np.sqrt(np.einsum("ij,ij->i", A, A))
         scale = np.asarray(self.absmats[k] @ np.sqrt(np.einsum("ij,ij->i", M, M))).reshape(-1)
         const = norms <= ZERO_TOL * np.maximum(scale, 1e-300)
@@ -410,9 +412,7 @@ class TreeEnumerator:
         self._check()
         layer = self.layers[k]
         if not layer.relu:
-            A = np.asarray(self.mats[k] @ M)
-            c = np.asarray(self.mats[k] @ m).reshape(-1) + layer.bias
-            self._layer(k + 1, A, c, center, radius)
+            self._layer(k + 1, *self._affine(k, M, m), center, radius)
             return
         setup = self._layer_setup(k, M, m)
         plan = self._plan_layer(setup, center, radius)
@@ -596,9 +596,7 @@ class TreeEnumerator:
         self._check()
         layer = self.layers[k]
         if not layer.relu:
-            A = np.asarray(self.mats[k] @ M)
-            c = np.asarray(self.mats[k] @ m).reshape(-1) + layer.bias
-            self._layer_vert(k + 1, A, c, cell)
+            self._layer_vert(k + 1, *self._affine(k, M, m), cell)
             return
         setup = self._layer_setup(k, M, m)
         A, c, norms, safe, const = setup[:5]
@@ -663,9 +661,7 @@ class TreeEnumerator:
         self._check()
         layer = self.layers[k]
         if not layer.relu:
-            A = np.asarray(self.mats[k] @ M)
-            c = np.asarray(self.mats[k] @ m).reshape(-1) + layer.bias
-            self._layer_poly(k + 1, A, c, cell)
+            self._layer_poly(k + 1, *self._affine(k, M, m), cell)
             return
         setup = self._layer_setup(k, M, m)
         self._neuron_poly(k, 0, setup, np.zeros(layer.out_size, dtype=bool), cell)

@@ -159,6 +159,7 @@ class _PatternLP:
         self.h.setOptionValue("primal_feasibility_tolerance", SOLVER_FEASTOL)
         self.cols = s.z.astype(np.int32)
         self.solves = 0
+        self.rejected = 0  # patterns a solver returned whose exact margin is not above tol
 
     def solve(self, pattern: np.ndarray) -> tuple[float, np.ndarray | None]:
         vals = pattern.astype(float)
@@ -169,6 +170,16 @@ class _PatternLP:
             return -np.inf, None
         x = np.asarray(self.h.getSolution().col_value)
         return float(x[self.s.f]), x[self.s.u]
+
+    def confirm(self, pattern: np.ndarray) -> bool:
+        """Is the pattern a region (exact margin > tol)?  Reports it to ``on_region`` if so."""
+        margin, point = self.solve(pattern)
+        if margin > self.s.tol:
+            if self.s.on_region is not None:
+                self.s.on_region(pattern, point, margin)
+            return True
+        self.rejected += 1  # f >= tol only through the solver's integrality/feasibility tolerances
+        return False
 
 
 class _Progress:
@@ -283,7 +294,7 @@ def _count_milp(s: _Setup) -> _Outcome:
     h.setOptionValue("primal_feasibility_tolerance", feastol)
     lp = _PatternLP(s)
     ucols = s.z[s.unstable].astype(np.int32)
-    regions = solves = rejected = 0
+    regions = solves = 0
     stopped: str | None = None
     prog = _Progress(s.progress, "MILPs")
     try:
@@ -307,13 +318,7 @@ def _count_milp(s: _Setup) -> _Outcome:
                 raise RuntimeError(f"HiGHS stopped with status '{h.modelStatusToString(status)}' and no solution")
             x = np.asarray(h.getSolution().col_value)
             pattern = x[s.z] > 0.5
-            margin, point = lp.solve(pattern)
-            if margin > s.tol:
-                regions += 1
-                if s.on_region is not None:
-                    s.on_region(pattern, point, margin)
-            else:
-                rejected += 1  # f >= tol only through the MILP's integrality/feasibility tolerances
+            regions += lp.confirm(pattern)
             if ucols.size == 0:
                 break  # one pattern only, nothing to cut
             # No-good cut: sum_{z_i=1} (1 - z_i) + sum_{z_i=0} z_i >= 1 over the unstable neurons.
@@ -329,7 +334,7 @@ def _count_milp(s: _Setup) -> _Outcome:
     except KeyboardInterrupt:
         stopped = "interrupted"
     prog.done()
-    s.extra.update({"pattern_lps": lp.solves, "rejected_patterns": rejected})
+    s.extra.update({"pattern_lps": lp.solves, "rejected_patterns": lp.rejected})
     return _Outcome(regions, stopped, solves)
 
 
@@ -463,15 +468,7 @@ def _count_gurobi(s: _Setup) -> _Outcome:
         patterns.setdefault(pattern.tobytes(), pattern)
     # Count what the pattern LP confirms, exactly as the milp method does.
     lp = _PatternLP(s)
-    regions = rejected = 0
-    for pattern in patterns.values():
-        margin, point = lp.solve(pattern)
-        if margin > s.tol:
-            regions += 1
-            if s.on_region is not None:
-                s.on_region(pattern, point, margin)
-        else:
-            rejected += 1
+    regions = sum(lp.confirm(pattern) for pattern in patterns.values())
     if status in (GRB.OPTIMAL, GRB.INFEASIBLE):
         full = m.SolCount >= m.Params.PoolSolutions
         stopped = "max_regions" if full and s.max_regions is not None else None
@@ -481,7 +478,7 @@ def _count_gurobi(s: _Setup) -> _Outcome:
         stopped = "interrupted"
     else:
         stopped = f"gurobi status {status}"
-    s.extra.update({"pool_solutions": int(m.SolCount), "pattern_lps": lp.solves, "rejected_patterns": rejected,
+    s.extra.update({"pool_solutions": int(m.SolCount), "pattern_lps": lp.solves, "rejected_patterns": lp.rejected,
                     "gurobi_status": int(status)})
     nodes = int(m.NodeCount)
     m.dispose()
