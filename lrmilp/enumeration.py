@@ -636,9 +636,8 @@ class TreeEnumerator:
             self._layer_vert(k + 1, A * states[:, None], c * states, cell)
             return
         saved = states.copy()
-        unit, cu = A[j] / norms[j], c[j] / norms[j]
-        for s in (True, False):
-            part = cell.clip(unit, cu, s, vals)
+        parts = cell.split(A[j] / norms[j], c[j] / norms[j], vals)
+        for s, part in zip((True, False), parts):
             if part is None:
                 continue
             p, r = self._cell_ball(part)
@@ -737,30 +736,37 @@ class _VertexCell:
 
     def clip(self, unit: np.ndarray, cu: float, active: bool, vals: np.ndarray) -> "_VertexCell | None":
         """The part where (unit u + cu) >= 0 (active) or <= 0, as a new cell (None if empty)."""
-        v = vals if active else -vals
-        pos, neg = v > VERTEX_EPS, v < -VERTEX_EPS
-        if not pos.any():
-            return None
-        keep = ~neg
-        row, rhs = (-unit, cu) if active else (unit, -cu)
-        if neg.any():
-            d = self.V.shape[1]
+        return self.split(unit, cu, vals)[0 if active else 1]
+
+    def split(self, unit: np.ndarray, cu: float, vals: np.ndarray) -> tuple["_VertexCell | None", ...]:
+        """Both parts, (unit u + cu >= 0, <= 0); ``vals`` are the points' values of unit u + cu.
+
+        The crossing points lie on the hyperplane and belong to both parts: computed once.
+        """
+        pos, neg = vals > VERTEX_EPS, vals < -VERTEX_EPS
+        d = self.V.shape[1]
+        if pos.any() and neg.any():
             Tp, Tn = self.T[pos], self.T[neg]
             shared = Tp.astype(np.int32) @ Tn.T.astype(np.int32)
             ip, iq = np.nonzero(shared >= d - 1)
             P, Q = self.V[pos][ip], self.V[neg][iq]
-            vp, vq = v[pos][ip], v[neg][iq]
+            vp, vq = vals[pos][ip], vals[neg][iq]
             X = P + (Q - P) * (vp / (vp - vq))[:, None]
             TX = Tp[ip] & Tn[iq]
-            V = np.vstack([self.V[keep], X])
-            T = np.vstack([self.T[keep], TX])
-            on = np.concatenate([~pos[keep], np.ones(len(X), dtype=bool)])
         else:
-            V, T = self.V[keep], self.T[keep]
-            on = ~pos[keep]
-        if len(V) > self.MAX_POINTS:
+            X, TX = self.V[:0], self.T[:0]
+        if len(self.V) + len(X) > self.MAX_POINTS:
             raise RuntimeError("vertex geometry: too many points; use geometry='lp'")
-        return _VertexCell(V, np.c_[T, on], np.vstack([self.rows, row]), np.append(self.rhs, rhs))
+        parts = []
+        for side, row, rhs in ((pos, -unit, cu), (neg, unit, -cu)):
+            if not side.any():
+                parts.append(None)
+                continue
+            keep = side | ~(pos | neg)  # this side's points and those on the hyperplane
+            on = np.concatenate([~side[keep], np.ones(len(X), dtype=bool)])
+            parts.append(_VertexCell(np.vstack([self.V[keep], X]), np.c_[np.vstack([self.T[keep], TX]), on],
+                                     np.vstack([self.rows, row]), np.append(self.rhs, rhs)))
+        return tuple(parts)
 
 
 def _chebyshev(rows: np.ndarray, rhs: np.ndarray) -> tuple[float, np.ndarray]:
