@@ -707,8 +707,8 @@ class _VertexCell:
 
     ``V`` holds every vertex of the cell (and possibly extra points of the cell: crossings of pairs
     that share d-1 tight rows without being an edge, which only happens at degenerate vertices).  So
-    max/min of any linear function over V equal those over the cell, exactly.  ``T[p, i]`` says point
-    p lies on row i; clipping needs no LP and no convex hull: points on the kept side stay, and each
+    max/min of any linear function over V equal those over the cell, exactly.  Bit i of ``T[p]``
+    (packed in uint64 words) says point p lies on row i; clipping needs no LP and no convex hull: points on the kept side stay, and each
     pair across the hyperplane sharing >= d-1 tight rows (every true edge among them) adds its
     crossing point.
     """
@@ -732,7 +732,7 @@ class _VertexCell:
             return None
         slack = rhs[None, :] - V @ rows.T
         scale = 1.0 + np.abs(rhs)[None, :] + np.abs(V) @ np.abs(rows).T
-        return cls(V, np.abs(slack) <= 1e-9 * scale, rows, rhs)
+        return cls(V, _pack_rows(np.abs(slack) <= 1e-9 * scale), rows, rhs)
 
     def clip(self, unit: np.ndarray, cu: float, active: bool, vals: np.ndarray) -> "_VertexCell | None":
         """The part where (unit u + cu) >= 0 (active) or <= 0, as a new cell (None if empty)."""
@@ -747,7 +747,8 @@ class _VertexCell:
         d = self.V.shape[1]
         if pos.any() and neg.any():
             Tp, Tn = self.T[pos], self.T[neg]
-            shared = Tp.astype(np.int32) @ Tn.T.astype(np.int32)
+            # rows shared by each pair across the hyperplane: popcount of the AND of packed bits
+            shared = np.bitwise_count(Tp[:, None, :] & Tn[None, :, :]).sum(axis=2, dtype=np.int32)
             ip, iq = np.nonzero(shared >= d - 1)
             P, Q = self.V[pos][ip], self.V[neg][iq]
             vp, vq = vals[pos][ip], vals[neg][iq]
@@ -757,16 +758,30 @@ class _VertexCell:
             X, TX = self.V[:0], self.T[:0]
         if len(self.V) + len(X) > self.MAX_POINTS:
             raise RuntimeError("vertex geometry: too many points; use geometry='lp'")
+        new_row = len(self.rhs)  # the bit of the hyperplane's row
+        word, bit = divmod(new_row, 64)
         parts = []
         for side, row, rhs in ((pos, -unit, cu), (neg, unit, -cu)):
             if not side.any():
                 parts.append(None)
                 continue
             keep = side | ~(pos | neg)  # this side's points and those on the hyperplane
+            T = np.concatenate([self.T[keep], TX])
+            if word == T.shape[1]:
+                T = np.concatenate([T, np.zeros((len(T), 1), dtype=np.uint64)], axis=1)
             on = np.concatenate([~side[keep], np.ones(len(X), dtype=bool)])
-            parts.append(_VertexCell(np.vstack([self.V[keep], X]), np.c_[np.vstack([self.T[keep], TX]), on],
-                                     np.vstack([self.rows, row]), np.append(self.rhs, rhs)))
+            T[on, word] |= np.uint64(1 << bit)
+            parts.append(_VertexCell(np.concatenate([self.V[keep], X]), T,
+                                     np.concatenate([self.rows, row[None, :]]), np.append(self.rhs, rhs)))
         return tuple(parts)
+
+
+def _pack_rows(B: np.ndarray) -> np.ndarray:
+    """Boolean (n, m) -> (n, ceil(m/64)) uint64 words, bit i of row p = B[p, i]."""
+    words = max(1, (B.shape[1] + 63) // 64)
+    P = np.packbits(B, axis=1, bitorder="little")
+    P = np.pad(P, ((0, 0), (0, words * 8 - P.shape[1])))
+    return np.ascontiguousarray(P).view(np.uint64)
 
 
 def _chebyshev(rows: np.ndarray, rhs: np.ndarray) -> tuple[float, np.ndarray]:
