@@ -340,7 +340,8 @@ class TreeEnumerator:
                     if _inradius_polygon(cell, self.tol) > self.tol:
                         self._layer_poly(0, M, m, cell)
                 elif self.geometry == "vertex":
-                    cell = _VertexCell.of_domain(self.rows, self.rhs)
+                    box = (self.domain.lo, self.domain.hi) if self.domain.A_ub.shape[0] == 0 else None
+                    cell = _VertexCell.of_domain(self.rows, self.rhs, box)
                     if cell is not None and self._cell_ball(cell)[1] > self.tol:
                         self._layer_vert(0, M, m, cell)
                 else:
@@ -574,8 +575,8 @@ class TreeEnumerator:
     def _cell_ball(self, cell: "_VertexCell") -> tuple[np.ndarray, float]:
         """An interior point of the cell and a ball radius certified there; exact (one LP) only when
         the certified radius does not already exceed tol."""
-        p = cell.V.mean(axis=0)
-        r = float(np.min(cell.rhs - cell.rows @ p))
+        p = cell.V.sum(axis=0) / len(cell.V)
+        r = float((cell.rhs - cell.rows @ p).min())
         if r > self.tol:
             return p, r
         t, u = _chebyshev(cell.rows, cell.rhs)
@@ -721,15 +722,21 @@ class _VertexCell:
         self.ball = None
 
     @classmethod
-    def of_domain(cls, rows: np.ndarray, rhs: np.ndarray) -> "_VertexCell | None":
-        from scipy.spatial import HalfspaceIntersection, QhullError
-        t, u = _chebyshev(rows, rhs)
-        if t <= 0:
-            return None
-        try:
-            V = HalfspaceIntersection(np.c_[rows, -rhs], u).intersections
-        except QhullError:
-            return None
+    def of_domain(cls, rows: np.ndarray, rhs: np.ndarray, box: tuple[np.ndarray, np.ndarray] | None = None
+                  ) -> "_VertexCell | None":
+        """The domain's cell: a box's corners directly, any other polytope's vertices by qhull."""
+        if box is not None:
+            lo, hi = box
+            V = np.array(np.meshgrid(*zip(lo, hi), indexing="ij")).reshape(len(lo), -1).T
+        else:
+            from scipy.spatial import HalfspaceIntersection, QhullError
+            t, u = _chebyshev(rows, rhs)
+            if t <= 0:
+                return None
+            try:
+                V = HalfspaceIntersection(np.c_[rows, -rhs], u).intersections
+            except QhullError as e:
+                raise RuntimeError(f"vertex geometry: qhull failed on the domain ({e}); use geometry='lp'") from None
         slack = rhs[None, :] - V @ rows.T
         scale = 1.0 + np.abs(rhs)[None, :] + np.abs(V) @ np.abs(rows).T
         return cls(V, _pack_rows(np.abs(slack) <= 1e-9 * scale), rows, rhs)
@@ -748,12 +755,15 @@ class _VertexCell:
         if pos.any() and neg.any():
             Tp, Tn = self.T[pos], self.T[neg]
             # rows shared by each pair across the hyperplane: popcount of the AND of packed bits
-            shared = np.bitwise_count(Tp[:, None, :] & Tn[None, :, :]).sum(axis=2, dtype=np.int32)
+            both = Tp[:, None, :] & Tn[None, :, :]
+            shared = np.bitwise_count(both[:, :, 0] if both.shape[2] == 1 else both).astype(np.int32)
+            if shared.ndim == 3:
+                shared = shared.sum(axis=2)
             ip, iq = np.nonzero(shared >= d - 1)
-            P, Q = self.V[pos][ip], self.V[neg][iq]
+            P = self.V[pos][ip]
             vp, vq = vals[pos][ip], vals[neg][iq]
-            X = P + (Q - P) * (vp / (vp - vq))[:, None]
-            TX = Tp[ip] & Tn[iq]
+            X = P + (self.V[neg][iq] - P) * (vp / (vp - vq))[:, None]
+            TX = both[ip, iq]
         else:
             X, TX = self.V[:0], self.T[:0]
         if len(self.V) + len(X) > self.MAX_POINTS:
