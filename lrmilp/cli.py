@@ -281,5 +281,33 @@ def _bounds_table(r: dict) -> str:
     return "\n".join(lines)
 
 
+# --- sample --------------------------------------------------------------------------------------
+@main.command()
+@model_argument
+@domain_options
+@click.option("--samples", type=click.IntRange(1), required=True, help="How many inputs to draw.")
+@click.option("--distribution", type=click.Choice(["uniform", "gaussian", "data"]), default="uniform",
+              show_default=True)
+@click.option("--sigma", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Standard deviation for --distribution gaussian.")
+@click.option("--data", type=click.Path(dir_okay=False), default=None, help="A .npy file of inputs (rows).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--progress/--no-progress", default=None)
+@json_option
+def sample(model, trust, box, box_file, unbounded, samples, distribution, sigma, data, seed, progress, as_json):
+    """Distinct activation patterns of sampled inputs: a lower bound on the region count."""
+    from .domains import Unbounded
+    from .sampling import sample_patterns
+    net = load(model, trust)
+    if distribution == "uniform" or box is not None or box_file is not None or unbounded:
+        dom = get_domain(net, box, box_file, unbounded)
+    else:
+        dom = get_domain(net, None, None, False) if net.lo is not None else Unbounded(net.input_dim)
+    res = sample_patterns(net, dom, samples=samples, distribution=distribution, sigma=sigma, data=data, seed=seed,
+                          progress=sys.stderr.isatty() if progress is None else progress).to_dict()
+    emit(res, as_json, lambda r: f"{r['distinct_patterns']:,} distinct patterns in {r['samples']:,} "
+                                 f"{r['distribution']} samples ({r['seconds']:.2f}s): a lower bound, not a count")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
