@@ -38,6 +38,7 @@ import highspy
 import numpy as np
 
 from .bounds import Bounds, interval_bounds
+from .formulations.highs import new_highs
 from .domains import Domain
 from .network import Network, pack_pattern
 
@@ -141,7 +142,7 @@ class _ChebyshevLP:
     """max t s.t. rows (a/|a|) u + t <= rhs, t <= RADIUS_CAP, on one warm highspy model."""
 
     def __init__(self, dim: int, base_rows: np.ndarray, base_rhs: np.ndarray) -> None:
-        h = highspy.Highs()
+        h = new_highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("presolve", "off")
         h.setOptionValue("threads", 1)

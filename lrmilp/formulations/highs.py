@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import highspy
@@ -10,6 +12,29 @@ import numpy as np
 from .bigm import LinearModel
 
 INF = highspy.kHighsInf
+_BANNER_DONE = False
+
+
+def new_highs() -> highspy.Highs:
+    """A new Highs instance whose creation prints nothing on stdout.
+
+    HiGHS >= 1.16 prints a banner on the process's first instance, straight to file descriptor 1,
+    before any option can be set; that would break the CLI's "one JSON object on stdout".  The
+    first instance is therefore created with fd 1 pointed at stderr.
+    """
+    global _BANNER_DONE
+    if _BANNER_DONE:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        _BANNER_DONE = True
+    return h
 
 
 def _finite(a: np.ndarray) -> np.ndarray:
@@ -18,7 +43,7 @@ def _finite(a: np.ndarray) -> np.ndarray:
 
 def quiet_highs(*, presolve: bool = True, threads: int = 1) -> highspy.Highs:
     """A Highs instance with output off (and presolve off when asked, for repeated small LPs)."""
-    h = highspy.Highs()
+    h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("log_to_console", False)
     h.setOptionValue("threads", threads)
