@@ -19,8 +19,10 @@ Deciding neuron j at a node, cheapest test first:
 
 Rows for hyperplanes that provably miss P are never added, so LPs stay small.  All LPs run on one
 warm-started highspy model whose rows follow the search path (added on the way down, deleted on the
-way up).  Inputs of dimension <= 2 over bounded domains skip LPs entirely: nodes carry their exact
-polygon (interval in 1-D), clipped by each hyperplane.
+way up).  That is the ``lp`` geometry, for any domain.  Low dimensions decide every hyperplane
+exactly without LPs (:func:`choose_geometry`): ``polygon`` (d <= 2 over a box) carries each node's
+polygon (interval in 1-D); ``vertex`` (3 <= d <= VERTEX_MAX_DIM, bounded) carries each node's
+vertices (:class:`_VertexCell`).
 """
 
 from __future__ import annotations
@@ -51,12 +53,12 @@ BALL_SLACK = 1e-9
 """Banked balls are shrunk by this relative amount, so LP optima that touch constraints up to
 solver tolerance still certify a ball strictly inside."""
 RADIUS_CAP = 1.0
+"""Chebyshev LPs maximise min(margin, RADIUS_CAP), so they stay bounded on unbounded domains."""
 VERTEX_MAX_DIM = 6
 """Bounded domains of dimension 3..VERTEX_MAX_DIM use vertex geometry: every node holds its cell's
 vertices, so every hyperplane test is exact arithmetic and LPs are needed only for thin cells."""
 VERTEX_EPS = 1e-9
 """Points within this distance of a hyperplane count as lying on it when a cell is clipped."""
-"""Chebyshev LPs maximise min(margin, RADIUS_CAP), so they stay bounded on unbounded domains."""
 
 INF = highspy.kHighsInf
 
@@ -74,6 +76,10 @@ class TreeStats:
     ball_splits: int = 0  # both children certified by the ball, no LP
     bound_skips: int = 0  # neurons decided by bounds or constancy, no LP
     bank_hits: int = 0  # far sides certified by a banked ball, no LP
+
+    def add(self, other: "TreeStats") -> None:
+        for key, value in vars(other).items():
+            setattr(self, key, getattr(self, key) + value)
 
 
 @dataclass
@@ -104,6 +110,17 @@ class CountResult:
 TREE_TOL_MEANING = "a region counts iff it contains a ball of radius > tol (Euclidean, domain parameters)"
 
 
+def tree_result(stats: TreeStats, *, stopped: str | None, seconds: float, tol: float, geometry: str,
+                bounds: Bounds, domain: Domain, **extra) -> CountResult:
+    """The CountResult of a (serial or parallel) tree search."""
+    return CountResult(stats.regions, stopped is None, "tree", seconds, stats.lps, tol, TREE_TOL_MEANING, stopped,
+                       stats.nodes,
+                       extra={"geometry": geometry, "lps_empty": stats.lps_empty, "ball_splits": stats.ball_splits,
+                              "bound_skips": stats.bound_skips, "bank_hits": stats.bank_hits,
+                              "bound_method": bounds.method, "bound_lps": bounds.lps, "domain": domain.describe(),
+                              **extra})
+
+
 class RegionWriter:
     """Streams regions to a JSON-lines file: one object per region with the pattern as hex of packed bits
     (numpy bit order), an interior point (network input) and its margin (ball radius)."""
@@ -120,9 +137,10 @@ class RegionWriter:
         self.fh.write(json.dumps({"pattern": pack_pattern(pattern).hex(), "point": x.tolist(),
                                   "margin": float(margin)}) + "\n")
 
-    def close(self, *, complete: bool) -> None:
+    def close(self) -> None:
+        """Move the finished file into place (a stopped run's file holds the regions it found)."""
         self.fh.close()
-        self.tmp.replace(self.path)  # the file appears whole; a stopped run's file says so in the result
+        self.tmp.replace(self.path)
 
 
 def read_regions(path: str | Path) -> Iterator[dict]:
@@ -155,25 +173,19 @@ class _ChebyshevLP:
         self.last = np.array([0], dtype=np.int32)
         self.retries = 0  # LPs re-solved from a cold start after a non-optimal status
         self.stack: list[tuple[np.ndarray, float]] = []  # rows pushed, in order (the search path)
-        self.serials: list[int] = []  # a number per push, never reused: identifies a row set
-        self.serial = 0
         for a, r in zip(base_rows, base_rhs):
             self.push(a, r)
         self.stack.clear()  # domain rows are not part of any path
-        self.serials.clear()
 
     def push(self, a_unit: np.ndarray, rhs: float) -> None:
         self.buf[:-1] = a_unit
         self.h.addRow(-INF, float(rhs), self.d + 1, self.idx, self.buf)
-        self.serial += 1
         self.stack.append((a_unit, rhs))
-        self.serials.append(self.serial)
 
     def pop(self) -> None:
         self.last[0] = self.h.getNumRow() - 1
         self.h.deleteRows(1, self.last)
         self.stack.pop()
-        self.serials.pop()
 
     def solve(self) -> tuple[float, np.ndarray]:
         """The optimal (t, u).  The LP is always feasible (t may go to -inf) and bounded (t <= cap), so
@@ -211,6 +223,15 @@ def domain_rows(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
         if nrm > 0:
             rows.append(a / nrm); rhs.append(b / nrm)
     return np.array(rows).reshape(-1, d), np.array(rhs)
+
+
+def choose_geometry(domain: Domain) -> str:
+    """``polygon`` (d <= 2, box), ``vertex`` (d <= VERTEX_MAX_DIM, bounded) or ``lp`` (otherwise)."""
+    if domain.dim <= 2 and domain.bounded and domain.A_ub.shape[0] == 0:
+        return "polygon"
+    if domain.dim <= VERTEX_MAX_DIM and domain.bounded:
+        return "vertex"
+    return "lp"
 
 
 class _LayerPlan:
@@ -275,7 +296,7 @@ class TreeEnumerator:
         self.net, self.domain, self.tol = net, domain, float(tol)
         self.bounds = bounds if bounds is not None else interval_bounds(net, domain)
         self.on_region = on_region
-        self.time_limit, self.max_regions = time_limit, max_regions
+        self.max_regions = max_regions
         self.progress = progress
         # With on_task, nodes entering layer split_layer are handed out as independent subtrees.
         self.split_layer, self.on_task = split_layer, on_task
@@ -290,16 +311,9 @@ class TreeEnumerator:
         self.offsets = net.relu_offsets
         self.pattern = np.zeros(net.neurons, dtype=bool)
         self.box_lo, self.box_hi = (domain.lo, domain.hi) if domain.bounded else (None, None)
-        if geometry == "auto":
-            if d <= 2 and domain.bounded and domain.A_ub.shape[0] == 0:
-                geometry = "polygon"
-            elif d <= VERTEX_MAX_DIM and domain.bounded:
-                geometry = "vertex"
-            else:
-                geometry = "lp"
-        self.geometry = geometry
+        self.geometry = choose_geometry(domain) if geometry == "auto" else geometry
         self.rows, self.rhs = domain_rows(domain)
-        self.lp = _ChebyshevLP(d, self.rows, self.rhs) if geometry == "lp" else None
+        self.lp = _ChebyshevLP(d, self.rows, self.rhs) if self.geometry == "lp" else None
         self._t0 = time.perf_counter()
         self._next_report = self._t0 + 1.0
         self.deadline = None if time_limit is None else time.time() + time_limit  # wall clock, shared with workers
@@ -384,23 +398,23 @@ class TreeEnumerator:
         return np.asarray(self.mats[k] @ M), np.asarray(self.mats[k] @ m).reshape(-1) + self.layers[k].bias
 
     def _layer_setup(self, k: int, M: np.ndarray, m: np.ndarray):
+        """Layer k's hyperplanes under the node's pattern: (A, c, norms, safe norms, constant mask)."""
         A, c = self._affine(k, M, m)
         norms = np.sqrt(np.einsum("ij,ij->i", A, A))
         scale = np.asarray(self.absmats[k] @ np.sqrt(np.einsum("ij,ij->i", M, M))).reshape(-1)
         const = norms <= ZERO_TOL * np.maximum(scale, 1e-300)
-        lo_b = self.bounds.lower[self._bound_index(k)]
-        hi_b = self.bounds.upper[self._bound_index(k)]
-        # Range of each pre-activation over the domain's bounding box (sound on every node).
+        return A, c, norms, np.where(const, 1.0, norms), const
+
+    def _node_bounds(self, k: int, A: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds on layer k's pre-activations valid on the whole node: the global bounds (indexed by
+        network layer; self.layers is a prefix of net.layers), met with the range over the domain's
+        bounding box."""
+        lo_b, hi_b = self.bounds.lower[k], self.bounds.upper[k]
         if self.box_lo is not None:
             Ap, An = np.maximum(A, 0.0), np.minimum(A, 0.0)
-            blo = Ap @ self.box_lo + An @ self.box_hi + c
-            bhi = Ap @ self.box_hi + An @ self.box_lo + c
-            lo_b, hi_b = np.maximum(lo_b, blo), np.minimum(hi_b, bhi)
-        safe = np.where(const, 1.0, norms)
-        return A, c, norms, safe, const, lo_b, hi_b
-
-    def _bound_index(self, k: int) -> int:
-        return k  # bounds are indexed by network layer, and self.layers is a prefix of net.layers
+            lo_b = np.maximum(lo_b, Ap @ self.box_lo + An @ self.box_hi + c)
+            hi_b = np.minimum(hi_b, Ap @ self.box_hi + An @ self.box_lo + c)
+        return lo_b, hi_b
 
     def _layer(self, k: int, M: np.ndarray, m: np.ndarray, center: np.ndarray, radius: float) -> None:
         """Enumerate layers k.. below a node whose ball is (center, radius)."""
@@ -417,16 +431,17 @@ class TreeEnumerator:
             self._layer(k + 1, *self._affine(k, M, m), center, radius)
             return
         setup = self._layer_setup(k, M, m)
-        plan = self._plan_layer(setup, center, radius)
+        plan = self._plan_layer(setup, self._node_bounds(k, *setup[:2]), center, radius)
         self._neuron(k, 0, setup, plan, np.zeros(layer.out_size, dtype=bool), center, radius)
 
-    def _plan_layer(self, setup, center: np.ndarray, radius: float) -> "_LayerPlan":
+    def _plan_layer(self, setup, node_bounds, center: np.ndarray, radius: float) -> "_LayerPlan":
         """Decide, once for the node's whole cell P, every neuron of the layer that P does not split.
 
         A hyperplane that misses P would otherwise cost one LP in every sub-cell the layer's other
         neurons cut P into; here it costs at most one.  The far-side balls found are banked.
         """
-        A, c, norms, safe, const, lo_b, hi_b = setup
+        A, c, norms, safe, const = setup
+        lo_b, hi_b = node_bounds
         tol = self.tol
         plan = _LayerPlan(A, c, safe, center, radius)
         fixed = plan.fixed
@@ -557,17 +572,15 @@ class TreeEnumerator:
         self._enter(k, pos, setup, plan, states, s, center, radius, pushed=True)
 
     def _enter(self, k, pos, setup, plan, states, s, center, radius, *, pushed) -> None:
-        off = self.offsets[k]
         j = plan.order[pos]
-        saved = states.copy()
+        # No need to restore states afterwards: a path rewrites every neuron's state before it is read.
         states[j] = s
-        self.pattern[off + j] = s
+        self.pattern[self.offsets[k] + j] = s
         if pushed:
             plan.path.append((j, 1.0 if s else -1.0))
         try:
             self._neuron(k, pos + 1, setup, plan, states, center, radius)
         finally:
-            states[:] = saved
             if pushed and self.stopped is None:
                 plan.path.pop()
                 self.lp.pop()
@@ -601,7 +614,7 @@ class TreeEnumerator:
             self._layer_vert(k + 1, *self._affine(k, M, m), cell)
             return
         setup = self._layer_setup(k, M, m)
-        A, c, norms, safe, const = setup[:5]
+        A, c, norms, safe, const = setup
         # Branch on hyperplanes far from the cell's centre first (fewer sub-cells to test them on).
         dist = np.abs(cell.V.mean(axis=0) @ A.T + c) / safe
         order = np.argsort(-np.where(const, np.inf, dist))
@@ -609,7 +622,7 @@ class TreeEnumerator:
 
     def _neuron_vert(self, k: int, pos: int, setup, order: np.ndarray, states: np.ndarray,
                      cell: "_VertexCell") -> None:
-        A, c, norms, safe, const = setup[:5]
+        A, c, norms, safe, const = setup
         n = A.shape[0]
         off = self.offsets[k]
         tol = self.tol
@@ -637,7 +650,6 @@ class TreeEnumerator:
         if pos == n:
             self._layer_vert(k + 1, A * states[:, None], c * states, cell)
             return
-        saved = states.copy()
         parts = cell.split(A[j] / norms[j], c[j] / norms[j], vals)
         for s, part in zip((True, False), parts):
             if part is None:
@@ -646,11 +658,9 @@ class TreeEnumerator:
             if r <= tol:
                 continue
             part.ball = (p, r)
-            states[:] = saved
-            states[j] = s
+            states[j] = s  # later states are rewritten on every path before they are read
             self.pattern[off + j] = s
             self._neuron_vert(k, pos + 1, setup, order, states, part)
-        states[:] = saved
 
     # --- polygon geometry (d <= 2, bounded box) -------------------------------------------------
     def _layer_poly(self, k: int, M: np.ndarray, m: np.ndarray, cell: np.ndarray) -> None:
@@ -668,7 +678,7 @@ class TreeEnumerator:
         self._neuron_poly(k, 0, setup, np.zeros(layer.out_size, dtype=bool), cell)
 
     def _neuron_poly(self, k: int, j: int, setup, states: np.ndarray, cell: np.ndarray) -> None:
-        A, c, norms, safe, const = setup[:5]
+        A, c, norms, safe, const = setup
         n = A.shape[0]
         off = self.offsets[k]
         tol = self.tol
@@ -677,13 +687,14 @@ class TreeEnumerator:
                 s = bool(c[j] > 0)
             else:
                 vals = (cell @ A[j] + c[j]) / norms[j]
-                if vals.max() <= tol:
+                hi, lo = vals.max(), vals.min()
+                if hi <= tol:
                     s = False
-                    if vals.max() > 0:
+                    if hi > 0:
                         cell = _clip(cell, A[j], c[j], False)  # drop the thin active sliver
-                elif vals.min() >= -tol:
+                elif lo >= -tol:
                     s = True
-                    if vals.min() < 0:
+                    if lo < 0:
                         cell = _clip(cell, A[j], c[j], True)
                 else:
                     break
@@ -693,15 +704,12 @@ class TreeEnumerator:
         if j == n:
             self._layer_poly(k + 1, A * states[:, None], c * states, cell)
             return
-        saved = states.copy()
         for s in (True, False):
             part = _clip(cell, A[j], c[j], s)
             if _inradius_polygon(part, tol) > tol:
-                states[:] = saved
-                states[j] = s
+                states[j] = s  # later states are rewritten on every path before they are read
                 self.pattern[off + j] = s
                 self._neuron_poly(k, j + 1, setup, states, part)
-        states[:] = saved
 
 
 class _VertexCell:
@@ -710,9 +718,9 @@ class _VertexCell:
     ``V`` holds every vertex of the cell (and possibly extra points of the cell: crossings of pairs
     that share d-1 tight rows without being an edge, which only happens at degenerate vertices).  So
     max/min of any linear function over V equal those over the cell, exactly.  Bit i of ``T[p]``
-    (packed in uint64 words) says point p lies on row i; clipping needs no LP and no convex hull: points on the kept side stay, and each
-    pair across the hyperplane sharing >= d-1 tight rows (every true edge among them) adds its
-    crossing point.
+    (packed in uint64 words) says point p lies on row i.  Clipping needs no LP and no convex hull:
+    points on the kept side stay, and each pair across the hyperplane sharing >= d-1 tight rows
+    (every true edge among them) adds its crossing point.
     """
 
     __slots__ = ("V", "T", "rows", "rhs", "ball")

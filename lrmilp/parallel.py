@@ -2,7 +2,8 @@
 
 The parent runs the search down to the cells of the first ReLU layer and hands each cell out as an
 independent subtree task (network, domain and bounds are shared at fork; a task is the pattern
-prefix, the affine map into the next layer, a ball and the path's rows).  Workers enumerate their
+prefix, the affine map into the next layer and the node: a ball and the path's rows in LP geometry,
+the cell's vertices in vertex geometry).  Workers enumerate their
 subtrees with their own warm LP and stream regions back per task; the parent merges the counts and
 the region file.  The count is the same as a serial run's: the subtrees partition the search tree.
 """
@@ -10,16 +11,15 @@ the region file.  The count is the same as a serial run's: the subtrees partitio
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
-
 from .bounds import Bounds
 from .domains import Domain
-from .enumeration import TREE_TOL_MEANING, CountResult, RegionWriter, TreeEnumerator, TreeStats
+from .enumeration import CountResult, RegionWriter, TreeEnumerator, TreeStats, choose_geometry, tree_result
 from .network import Network
 
 _WORKER: dict = {}
@@ -32,7 +32,7 @@ def _init(net: Network, domain: Domain, bounds: Bounds, tol: float, collect: boo
                                      on_region=(lambda p, u, r: found.append((p, u, r))) if collect else None)
 
 
-def _run_task(task) -> tuple[int, dict, list, str | None]:
+def _run_task(task) -> tuple[TreeStats, list, str | None]:
     """One subtree on this worker's enumerator (its warm LP is reused across tasks)."""
     enum: TreeEnumerator = _WORKER["enum"]
     found: list = _WORKER["found"]
@@ -42,28 +42,27 @@ def _run_task(task) -> tuple[int, dict, list, str | None]:
     enum.stopped = None
     enum.deadline = deadline
     enum.run_subtree(*node)
-    s = enum.stats
-    stats = {"regions": s.regions, "lps": s.lps, "nodes": s.nodes, "lps_empty": s.lps_empty,
-             "ball_splits": s.ball_splits, "bound_skips": s.bound_skips, "bank_hits": s.bank_hits}
-    return s.regions, stats, list(found), enum.stopped
+    return enum.stats, list(found), enum.stopped
 
 
 def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bounds: Bounds,
                    time_limit: float | None = None, max_regions: int | None = None,
                    regions_out: str | Path | None = None, progress: bool = False, t0: float | None = None) -> CountResult:
-    """Count with ``jobs`` worker processes; same result as the serial enumerator."""
+    """Count with ``jobs`` worker processes; same result as the serial enumerator.
+
+    Nets with one ReLU layer, and polygon geometry (d <= 2, fast anyway), run serially.
+    """
     t0 = time.perf_counter() if t0 is None else t0
-    deadline = None if time_limit is None else time.time() + time_limit - (time.perf_counter() - t0)
     relu = net.relu_layers
-    split = relu[1] if len(relu) > 1 else None
-    tasks: queue.Queue = queue.Queue()
-    parent = TreeEnumerator(net, domain, tol=tol, bounds=bounds, split_layer=split,
-                            on_task=lambda *a: tasks.put(a + (deadline,)), time_limit=time_limit)
-    if split is None or parent.geometry == "polygon":
+    if len(relu) < 2 or choose_geometry(domain) == "polygon":
         from .counting import count_tree
         return count_tree(net, domain, tol=tol, jobs=1, time_limit=time_limit, max_regions=max_regions,
                           regions_out=regions_out, progress=progress)
-    n_tasks = [0]
+    deadline = None if time_limit is None else time.time() + time_limit - (time.perf_counter() - t0)
+    tasks: queue.Queue = queue.Queue()
+    parent = TreeEnumerator(net, domain, tol=tol, bounds=bounds, split_layer=relu[1],
+                            on_task=lambda *a: tasks.put(a + (deadline,)), time_limit=time_limit)
+    produced = [0]
 
     def produce() -> None:
         # The parent's own search (down to the first layer's cells) runs beside the workers, so they
@@ -74,13 +73,8 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
             tasks.put(None)
 
     def task_stream():
-        count = 0
-        while True:
-            task = tasks.get()
-            if task is None:
-                return
-            count += 1
-            n_tasks[0] = count
+        while (task := tasks.get()) is not None:
+            produced[0] += 1
             yield task
 
     writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
@@ -90,26 +84,22 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
                                     initargs=(net, domain, bounds, tol, writer is not None, parent.geometry))
     producer = threading.Thread(target=produce, daemon=True)
     producer.start()
-    totals = {"regions": 0, "lps": 0, "nodes": 0, "lps_empty": 0, "ball_splits": 0, "bound_skips": 0,
-              "bank_hits": 0}
+    totals = TreeStats()
     stopped = None
     done = 0
     try:
-        for regions, stats, found, st in pool.imap_unordered(_run_task, task_stream(), chunksize=1):
+        for stats, found, st in pool.imap_unordered(_run_task, task_stream(), chunksize=1):
             done += 1
-            for key, v in stats.items():
-                totals[key] += v
+            totals.add(stats)
             if writer:
                 for p, u, r in found:
                     writer.write(p, u, r)
             stopped = stopped or st
             if progress:
-                import sys
                 el = time.perf_counter() - t0
-                print(f"\r[lrmilp] subtrees {done}/{n_tasks[0]}  regions {totals['regions']:,}  "
-                      f"LPs {totals['lps']:,} ({totals['lps'] / el:,.0f}/s)  {el:,.0f}s",
-                      end="", file=sys.stderr, flush=True)
-            if max_regions is not None and totals["regions"] >= max_regions:
+                print(f"\r[lrmilp] subtrees {done}/{produced[0]}  regions {totals.regions:,}  "
+                      f"LPs {totals.lps:,} ({totals.lps / el:,.0f}/s)  {el:,.0f}s", end="", file=sys.stderr, flush=True)
+            if max_regions is not None and totals.regions >= max_regions:
                 stopped = "max_regions"
                 break
     except KeyboardInterrupt:
@@ -120,17 +110,11 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
         pool.terminate()
         pool.join()
         producer.join()
-        for key in totals:
-            totals[key] += getattr(parent.stats, key)
+        totals.add(parent.stats)
         stopped = stopped or parent.stopped
         if writer:
-            writer.close(complete=stopped is None)
+            writer.close()
     if progress:
-        import sys
         print(file=sys.stderr)
-    return CountResult(totals["regions"], stopped is None, "tree", time.perf_counter() - t0, totals["lps"], tol,
-                       TREE_TOL_MEANING, stopped, totals["nodes"],
-                       extra={"geometry": parent.geometry, "jobs": jobs, "subtrees": done,
-                              "lps_empty": totals["lps_empty"], "ball_splits": totals["ball_splits"],
-                              "bound_skips": totals["bound_skips"], "bank_hits": totals["bank_hits"],
-                              "bound_method": bounds.method, "bound_lps": bounds.lps, "domain": domain.describe()})
+    return tree_result(totals, stopped=stopped, seconds=time.perf_counter() - t0, tol=tol, geometry=parent.geometry,
+                       bounds=bounds, domain=domain, jobs=jobs, subtrees=done)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..bounds import tighten
 from ..domains import Domain
-from ..enumeration import DEFAULT_TOL, TREE_TOL_MEANING, VERTEX_MAX_DIM, CountResult, RegionWriter, TreeEnumerator
+from ..enumeration import (DEFAULT_TOL, TREE_TOL_MEANING, CountResult, RegionWriter, TreeEnumerator,
+                           choose_geometry, tree_result)
 from ..errors import InputError
 from ..network import Network
 
@@ -57,9 +58,9 @@ def count_tree(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, jobs: 
         raise InputError("--tol must be positive")
     if not net.relu_layers:
         return CountResult(1, True, "tree", time.perf_counter() - t0, 0, tol, TREE_TOL_MEANING)
-    exact_geometry = domain.bounded and domain.dim <= VERTEX_MAX_DIM  # polygon/vertex: tests need no bounds
-    bounds = tighten(net, domain, method="interval" if exact_geometry or not (domain.bounded or domain.A_ub.shape[0])
-                     else bound_method)
+    # Polygon and vertex geometry decide every hyperplane exactly; only LP geometry uses LP bounds.
+    use_lp = choose_geometry(domain) == "lp" and (domain.bounded or domain.A_ub.shape[0])
+    bounds = tighten(net, domain, method=bound_method if use_lp else "interval")
     if jobs > 1:
         from ..parallel import count_parallel
         return count_parallel(net, domain, tol=tol, jobs=jobs, bounds=bounds, time_limit=time_limit,
@@ -72,11 +73,7 @@ def count_tree(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, jobs: 
         stats = enum.run()
     finally:
         if writer:
-            writer.close(complete=enum.stopped is None)
-    return CountResult(stats.regions, enum.stopped is None, "tree", time.perf_counter() - t0, stats.lps, tol,
-                       TREE_TOL_MEANING, enum.stopped, stats.nodes,
-                       extra={"geometry": enum.geometry, "lps_empty": stats.lps_empty,
-                              "ball_splits": stats.ball_splits, "bound_skips": stats.bound_skips,
-                              "lp_retries": enum.lp.retries if enum.lp else 0, "bank_hits": stats.bank_hits,
-                              "bound_method": bounds.method, "bound_lps": bounds.lps,
-                              "domain": domain.describe()})
+            writer.close()
+    return tree_result(stats, stopped=enum.stopped, seconds=time.perf_counter() - t0, tol=tol,
+                       geometry=enum.geometry, bounds=bounds, domain=domain,
+                       lp_retries=enum.lp.retries if enum.lp else 0)

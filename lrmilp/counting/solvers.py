@@ -270,12 +270,11 @@ def count_with_solver(net: Network, domain: Domain, *, method: str, tol: float |
     setup = _Setup(model, z, unstable, int(model.groups["f"][0]), model.groups["u"], tol,
                    None if time_limit is None else t0 + time_limit, max_regions,
                    writer.write if writer else None, progress, extra)
-    outcome = None
     try:
         outcome = {"milp": _count_milp, "scip": _count_scip, "gurobi": _count_gurobi}[method](setup)
     finally:
         if writer:
-            writer.close(complete=outcome is not None and outcome.stopped is None)
+            writer.close()
     return result(outcome.regions, outcome.stopped, outcome.solves, outcome.nodes)
 
 
