@@ -6,10 +6,8 @@ go to stderr.  Bad input exits with status 2 and one line naming the problem.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from pathlib import Path
 from typing import Callable
 
 import click
@@ -100,6 +98,8 @@ class OneLineGroup(click.Group):
             fail(e.format_message())
         except (InputError, SolverUnavailable) as e:
             fail(str(e))
+        except OSError as e:  # a path the user named cannot be read or written
+            fail(f"{e.strerror or e}: {e.filename}" if e.filename else str(e))
         if isinstance(rv, int):
             sys.exit(rv)
         return rv
@@ -172,18 +172,15 @@ def export_milp(model, trust, box, box_file, unbounded, out, margin, bound_metho
     """Write the big-M MILP of MODEL over a bounded domain as an LP or MPS file."""
     from .bounds import tighten as run
     from .formulations.bigm import build_bigm
-    from .formulations.highs import write_model
+    from .formulations.highs import check_model_path, write_model
+    check_model_path(out)
     net = load(model, trust)
     dom = get_domain(net, box, box_file, unbounded)
     if not dom.bounded:
         raise InputError("export-milp needs a bounded domain (big-M constants come from the bounds)")
-    if Path(out).suffix.lower() not in (".lp", ".mps"):
-        raise InputError(f"--out must end in .lp or .mps, got {out}")
     b = run(net, dom, method=bound_method)
     m = build_bigm(net, dom, b.lower, b.upper, margin=None if margin == "none" else margin)
-    tmp = Path(out).with_name(Path(out).name + ".tmp" + Path(out).suffix)
-    write_model(m, tmp)
-    tmp.replace(out)
+    write_model(m, out)
     res = {"file": str(out), "variables": m.num_vars, "binaries": int(m.integer.sum()),
            "constraints": int(m.A.shape[0]), "margin": margin, "bound_method": bound_method}
     emit(res, as_json, lambda r: f"wrote {r['file']}: {r['variables']} variables ({r['binaries']} binary), "

@@ -42,6 +42,7 @@ import numpy as np
 from .bounds import Bounds, interval_bounds
 from .formulations.highs import new_highs
 from .domains import Domain
+from .errors import InputError
 from .network import Network, pack_pattern
 
 DEFAULT_TOL = 1e-6
@@ -128,7 +129,10 @@ class RegionWriter:
     def __init__(self, path: str | Path, *, neurons: int, domain: Domain) -> None:
         self.path = Path(path)
         self.tmp = self.path.with_name(self.path.name + ".part")
-        self.fh = self.tmp.open("w")
+        try:
+            self.fh = self.tmp.open("w")
+        except OSError as e:
+            raise InputError(f"cannot write regions file {self.path}: {e.strerror}") from None
         self.domain = domain
         self.fh.write(json.dumps({"neurons": neurons, "domain": domain.describe()}) + "\n")
 

@@ -112,6 +112,11 @@ def test_bad_inputs(net_file, tmp_path):
     assert_bad(run("export-milp", str(net_file), "--unbounded", "--out", str(tmp_path / "m.lp")), "bounded")
     assert not (tmp_path / "m.lp").exists()
     assert_bad(run("bounds"), "arch")
+    assert_bad(run("count", str(net_file), "--box", "-1", "1", "--regions-out", str(tmp_path / "no" / "r.jsonl")),
+               "cannot write")
+    assert_bad(run("export-milp", str(net_file), "--box", "-1", "1", "--out", str(tmp_path / "no" / "m.lp")),
+               "no folder")
+    assert not (tmp_path / "no").exists()
 
 
 def test_unsupported_onnx_op(tmp_path):

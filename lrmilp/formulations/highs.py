@@ -9,6 +9,7 @@ from pathlib import Path
 import highspy
 import numpy as np
 
+from ..errors import InputError
 from .bigm import LinearModel
 
 INF = highspy.kHighsInf
@@ -19,20 +20,22 @@ def new_highs() -> highspy.Highs:
     """A new Highs instance whose creation prints nothing on stdout.
 
     HiGHS >= 1.16 prints a banner on the process's first instance, straight to file descriptor 1,
-    before any option can be set; that would break the CLI's "one JSON object on stdout".  The
-    first instance is therefore created with fd 1 pointed at stderr.
+    before any option can be set; that would break the CLI's "one JSON object on stdout" (and its
+    one-line errors on stderr).  The first instance is therefore created with fd 1 on /dev/null.
     """
     global _BANNER_DONE
     if _BANNER_DONE:
         return highspy.Highs()
     sys.stdout.flush()
     saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(2, 1)
+        os.dup2(devnull, 1)
         h = highspy.Highs()
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+        os.close(devnull)
         _BANNER_DONE = True
     return h
 
@@ -81,12 +84,24 @@ def to_highspy(model: LinearModel, *, relax: bool = False, presolve: bool = True
     return h
 
 
-def write_model(model: LinearModel, path: str | Path) -> None:
-    """Write ``model`` as .lp or .mps (by ending) through HiGHS's writers."""
+def check_model_path(path: str | Path) -> Path:
+    """The path as a Path if a model file can be written there (.lp or .mps in an existing folder)."""
     path = Path(path)
     if path.suffix.lower() not in (".lp", ".mps"):
-        raise ValueError(f"model file must end in .lp or .mps, got {path.name}")
+        raise InputError(f"model file must end in .lp or .mps, got {path.name}")
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: no folder {path.parent}")
+    return path
+
+
+def write_model(model: LinearModel, path: str | Path) -> None:
+    """Write ``model`` as .lp or .mps (by ending) through HiGHS's writers; the file appears whole or
+    not at all (written beside it, then renamed)."""
+    path = check_model_path(path)
+    tmp = path.with_name(path.name + ".tmp" + path.suffix)
     h = to_highspy(model)
-    status = h.writeModel(str(path))
+    status = h.writeModel(str(tmp))
     if status != highspy.HighsStatus.kOk:
+        tmp.unlink(missing_ok=True)
         raise OSError(f"HiGHS could not write {path}")
+    tmp.replace(path)
