@@ -44,6 +44,7 @@ from .formulations.highs import new_highs
 from .domains import Domain
 from .errors import InputError
 from .network import Network, pack_pattern
+from .parity import ParityState
 
 DEFAULT_TOL = 1e-6
 """Default ``tol``: a region counts iff it holds a ball of radius > tol in parameter space."""
@@ -294,7 +295,7 @@ class TreeEnumerator:
                  on_region: Callable[[np.ndarray, np.ndarray, float], None] | None = None,
                  time_limit: float | None = None, max_regions: int | None = None,
                  progress: bool = False, geometry: str = "auto", split_layer: int | None = None,
-                 on_task: Callable | None = None) -> None:
+                 on_task: Callable | None = None, parity: "ParityState | None" = None) -> None:
         if tol <= 0:
             raise ValueError("tol must be positive")
         self.net, self.domain, self.tol = net, domain, float(tol)
@@ -306,6 +307,9 @@ class TreeEnumerator:
         self.split_layer, self.on_task = split_layer, on_task
         self.stats = TreeStats()
         self.stopped: str | None = None
+        # XOR constraints on the pattern (lrmilp.parity): only regions satisfying them are visited;
+        # the state follows the search path, so the recursion saves and restores it.
+        self.par = parity
         d = domain.dim
         # Layers up to the last ReLU layer create regions; later linear layers add none.
         relu = net.relu_layers
@@ -334,6 +338,16 @@ class TreeEnumerator:
             print(f"\r[lrmilp] regions {s.regions:,}  nodes {s.nodes:,}  LPs {s.lps:,} ({s.lps / el:,.0f}/s)  "
                   f"{el:,.0f}s", end="", file=sys.stderr, flush=True)
             self._next_report = now + 1.0
+
+    def _parity(self, neuron: int, state: bool) -> bool:
+        """Record a decided neuron in the XOR state; False when the XORs forbid that state."""
+        if self.par is None:
+            return True
+        new = self.par.assign(neuron, int(state))
+        if new is None:
+            return False
+        self.par = new
+        return True
 
     def _emit(self, center: np.ndarray, radius: float) -> None:
         self.stats.regions += 1
@@ -487,60 +501,75 @@ class TreeEnumerator:
     def _neuron(self, k: int, pos: int, setup, plan: "_LayerPlan", states: np.ndarray, center: np.ndarray,
                 radius: float) -> None:
         """Decide the layer's neurons from position ``pos`` of ``plan.order`` on."""
-        A, c, norms = setup[:3]
-        n = A.shape[0]
-        off = self.offsets[k]
-        tol = self.tol
-        fixed, order = plan.fixed, plan.order
-        # Walk neurons the plan decided without recursion.
-        while pos < n and fixed[order[pos]] >= 0:
-            j = order[pos]
-            s = bool(fixed[j])
-            if plan.row[j]:
-                self._descend(k, pos, setup, plan, states, s, center, radius)
+        par0 = self.par  # decisions below change it; the caller's path needs it back
+        try:
+            A, c, norms = setup[:3]
+            n = A.shape[0]
+            off = self.offsets[k]
+            tol = self.tol
+            fixed, order = plan.fixed, plan.order
+            # Walk neurons the plan decided without recursion.
+            while pos < n and fixed[order[pos]] >= 0:
+                j = order[pos]
+                s = bool(fixed[j])
+                if plan.row[j]:
+                    self._descend(k, pos, setup, plan, states, s, center, radius)
+                    return
+                states[j] = s
+                self.pattern[off + j] = s
+                if not self._parity(off + j, s):
+                    return
+                pos += 1
+            if pos == n:
+                self._layer(k + 1, A * states[:, None], c * states, center, radius)
                 return
-            states[j] = s
-            self.pattern[off + j] = s
-            pos += 1
-        if pos == n:
-            self._layer(k + 1, A * states[:, None], c * states, center, radius)
-            return
-        j = order[pos]
-        a, nrm = A[j], norms[j]
-        delta = (a @ center + c[j]) / nrm  # signed distance of the ball centre to the hyperplane
-        s_center = bool(delta > 0)
-        dist = abs(delta)
-        if dist < radius and (radius - dist) / 2 > tol:
-            # The hyperplane cuts the ball: both sides hold a ball, no LP needed.
-            self.stats.ball_splits += 1
-            self._descend(k, pos, setup, plan, states, s_center, center, radius)
-            self._descend(k, pos, setup, plan, states, not s_center, center, radius)
-            return
-        # The far side: a banked ball inside this cell and beyond the hyperplane, else one LP.
-        # far: 1 = holds a ball > tol, 0 = at most a sliver, -1 = empty.
-        hit = plan.find(j, not s_center, plan.path)
-        row, rhs = self._row(a, c[j], nrm, not s_center)
-        self.lp.push(row, rhs)
-        if hit is not None:
-            self.stats.bank_hits += 1
-            far, u, t = 1, hit[0], hit[1]
-        else:
-            t, u = self.lp.solve()
-            self.stats.lps += 1
-            far = 1 if t > tol else (0 if t > 0 else -1)
-            if far == 1:
-                plan.add(u, t)
+            j = order[pos]
+            a, nrm = A[j], norms[j]
+            delta = (a @ center + c[j]) / nrm  # signed distance of the ball centre to the hyperplane
+            s_center = bool(delta > 0)
+            dist = abs(delta)
+            want = None if self.par is None else self.par.forced(off + j)  # a state the XORs imply
+            if dist < radius and (radius - dist) / 2 > tol:
+                # The hyperplane cuts the ball: both sides hold a ball, no LP needed.
+                self.stats.ball_splits += 1
+                if want is None or want == s_center:
+                    self._descend(k, pos, setup, plan, states, s_center, center, radius)
+                if want is None or want != s_center:
+                    self._descend(k, pos, setup, plan, states, not s_center, center, radius)
+                return
+            if want is not None and want == s_center:
+                # The XORs rule the far side out: no need to decide whether it exists.
+                self._descend(k, pos, setup, plan, states, s_center, center, radius)
+                return
+            # The far side: a banked ball inside this cell and beyond the hyperplane, else one LP.
+            # far: 1 = holds a ball > tol, 0 = at most a sliver, -1 = empty.
+            hit = plan.find(j, not s_center, plan.path)
+            row, rhs = self._row(a, c[j], nrm, not s_center)
+            self.lp.push(row, rhs)
+            if hit is not None:
+                self.stats.bank_hits += 1
+                far, u, t = 1, hit[0], hit[1]
             else:
-                self.stats.lps_empty += 1
-        if far == 1:
-            self._enter(k, pos, setup, plan, states, not s_center, u, t, pushed=True)
-        else:
-            self.lp.pop()
-        if far >= 0 or dist < radius:
-            self._descend(k, pos, setup, plan, states, s_center, center, radius)
-        else:
-            # The far side is empty: the hyperplane misses the cell and its row would be redundant.
-            self._enter(k, pos, setup, plan, states, s_center, center, radius, pushed=False)
+                t, u = self.lp.solve()
+                self.stats.lps += 1
+                far = 1 if t > tol else (0 if t > 0 else -1)
+                if far == 1:
+                    plan.add(u, t)
+                else:
+                    self.stats.lps_empty += 1
+            if far == 1:
+                self._enter(k, pos, setup, plan, states, not s_center, u, t, pushed=True)
+            else:
+                self.lp.pop()
+            if want is not None:
+                return  # the XORs rule the centre's side out
+            if far >= 0 or dist < radius:
+                self._descend(k, pos, setup, plan, states, s_center, center, radius)
+            else:
+                # The far side is empty: the hyperplane misses the cell and its row would be redundant.
+                self._enter(k, pos, setup, plan, states, s_center, center, radius, pushed=False)
+        finally:
+            self.par = par0
 
     @staticmethod
     def _row(a: np.ndarray, c: float, nrm: float, active: bool) -> tuple[np.ndarray, float]:
@@ -582,9 +611,12 @@ class TreeEnumerator:
         self.pattern[self.offsets[k] + j] = s
         if pushed:
             plan.path.append((j, 1.0 if s else -1.0))
+        par0 = self.par
         try:
-            self._neuron(k, pos + 1, setup, plan, states, center, radius)
+            if self._parity(self.offsets[k] + j, s):
+                self._neuron(k, pos + 1, setup, plan, states, center, radius)
         finally:
+            self.par = par0
             if pushed and self.stopped is None:
                 plan.path.pop()
                 self.lp.pop()
@@ -630,6 +662,7 @@ class TreeEnumerator:
         n = A.shape[0]
         off = self.offsets[k]
         tol = self.tol
+        par0 = self.par  # decisions below change it; the caller's path needs it back
         while pos < n:
             j = order[pos]
             if const[j]:
@@ -650,13 +683,18 @@ class TreeEnumerator:
                 self.stats.bound_skips += 1
             states[j] = s
             self.pattern[off + j] = s
+            if not self._parity(off + j, s):
+                self.par = par0
+                return
             pos += 1
         if pos == n:
             self._layer_vert(k + 1, A * states[:, None], c * states, cell)
+            self.par = par0
             return
+        want = None if self.par is None else self.par.forced(off + j)  # a state the XORs imply
         parts = cell.split(A[j] / norms[j], c[j] / norms[j], vals)
         for s, part in zip((True, False), parts):
-            if part is None:
+            if part is None or (want is not None and want != s):
                 continue
             p, r = self._cell_ball(part)
             if r <= tol:
@@ -664,7 +702,11 @@ class TreeEnumerator:
             part.ball = (p, r)
             states[j] = s  # later states are rewritten on every path before they are read
             self.pattern[off + j] = s
-            self._neuron_vert(k, pos + 1, setup, order, states, part)
+            par1 = self.par
+            if self._parity(off + j, s):
+                self._neuron_vert(k, pos + 1, setup, order, states, part)
+            self.par = par1
+        self.par = par0
 
     # --- polygon geometry (d <= 2, bounded box) -------------------------------------------------
     def _layer_poly(self, k: int, M: np.ndarray, m: np.ndarray, cell: np.ndarray) -> None:
@@ -686,6 +728,7 @@ class TreeEnumerator:
         n = A.shape[0]
         off = self.offsets[k]
         tol = self.tol
+        par0 = self.par  # decisions below change it; the caller's path needs it back
         while j < n:
             if const[j]:
                 s = bool(c[j] > 0)
@@ -704,16 +747,27 @@ class TreeEnumerator:
                     break
             states[j] = s
             self.pattern[off + j] = s
+            if not self._parity(off + j, s):
+                self.par = par0
+                return
             j += 1
         if j == n:
             self._layer_poly(k + 1, A * states[:, None], c * states, cell)
+            self.par = par0
             return
+        want = None if self.par is None else self.par.forced(off + j)  # a state the XORs imply
         for s in (True, False):
+            if want is not None and want != s:
+                continue
             part = _clip(cell, A[j], c[j], s)
             if _inradius_polygon(part, tol) > tol:
                 states[j] = s  # later states are rewritten on every path before they are read
                 self.pattern[off + j] = s
-                self._neuron_poly(k, j + 1, setup, states, part)
+                par1 = self.par
+                if self._parity(off + j, s):
+                    self._neuron_poly(k, j + 1, setup, states, part)
+                self.par = par1
+        self.par = par0
 
 
 class _VertexCell:
