@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..bounds import tighten
+from ..bounds import Bounds, tighten
 from ..domains import Domain
 from ..enumeration import (DEFAULT_TOL, TREE_TOL_MEANING, CountResult, RegionWriter, TreeEnumerator,
                            choose_geometry, tree_result)
@@ -48,6 +48,13 @@ def count_regions(net: Network, domain: Domain, *, method: str = "tree", tol: fl
                              max_regions=max_regions, regions_out=regions_out, progress=progress, radius=radius)
 
 
+def tree_bounds(net: Network, domain: Domain, *, bound_method: str = "lp") -> Bounds:
+    """The bounds the tree search uses: ``bound_method`` in LP geometry, interval otherwise (polygon
+    and vertex geometry decide every hyperplane exactly, so tighter bounds would only cost time)."""
+    use_lp = choose_geometry(domain) == "lp" and (domain.bounded or domain.A_ub.shape[0])
+    return tighten(net, domain, method=bound_method if use_lp else "interval")
+
+
 def count_tree(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, jobs: int = 1,
                time_limit: float | None = None, max_regions: int | None = None,
                regions_out: str | Path | None = None, bound_method: str = "lp",
@@ -58,9 +65,7 @@ def count_tree(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, jobs: 
         raise InputError("--tol must be positive")
     if not net.relu_layers:
         return CountResult(1, True, "tree", time.perf_counter() - t0, 0, tol, TREE_TOL_MEANING)
-    # Polygon and vertex geometry decide every hyperplane exactly; only LP geometry uses LP bounds.
-    use_lp = choose_geometry(domain) == "lp" and (domain.bounded or domain.A_ub.shape[0])
-    bounds = tighten(net, domain, method=bound_method if use_lp else "interval")
+    bounds = tree_bounds(net, domain, bound_method=bound_method)
     if jobs > 1:
         from ..parallel import count_parallel
         return count_parallel(net, domain, tol=tol, jobs=jobs, bounds=bounds, time_limit=time_limit,

@@ -208,6 +208,43 @@ class _Outcome:
     nodes: int = 0
 
 
+def solver_model(net: Network, domain: Domain, *, tol: float, radius: float | None = None
+                 ) -> tuple[LinearModel, dict]:
+    """The two-sided big-M model every solver method works on, and what the result should say of it.
+
+    LP-tightened bounds; an unbounded domain is cut to [-R, R]^d with R = ``radius`` or
+    :func:`auto_radius` (the info says which, and what that can miss).  ``model.groups`` holds
+    ``z`` (binaries in pattern order), ``f`` (the margin) and ``u`` (domain parameters).
+    """
+    extra: dict = {}
+    work = domain
+    if not domain.bounded:
+        if radius is not None:
+            R, note = float(radius), "given"
+        else:
+            R, note = auto_radius(net, domain)
+        work = boxed(domain, R)
+        extra["radius"] = R
+        if note == "given":
+            extra["radius_note"] = f"given radius: regions lying entirely outside [-R, R]^{domain.dim} are missed"
+        elif note is not None:  # auto_radius fell back to FALLBACK_RADIUS and says why
+            extra["radius_note"] = note
+        elif len(net.relu_layers) == 1:
+            extra["radius_note"] = f"[-R, R]^{domain.dim} meets every region of a one-ReLU-layer network"
+        else:
+            extra["radius_note"] = ("R comes from the first ReLU layer only: regions of deeper layers lying "
+                                    f"entirely outside [-R, R]^{domain.dim} are missed")
+    bounds = tighten(net, work, method="lp")
+    extra.update({"bound_method": bounds.method, "bound_lps": bounds.lps})
+    last_relu = net.relu_layers[-1]
+    # fmax caps f (it only has to exceed tol); it also sets the big-M constants of the margin rows.
+    fmax = max(1.0, 10.0 * tol)
+    model = build_bigm(net, work, bounds.lower, bounds.upper, layers=last_relu + 1, margin="two-sided", fmax=fmax)
+    z = model.groups["z"]
+    extra["unstable"] = int(np.sum(model.lb[z] < model.ub[z]))
+    return model, extra
+
+
 # --- the entry point -----------------------------------------------------------------------------
 
 def count_with_solver(net: Network, domain: Domain, *, method: str, tol: float | None = None,
@@ -240,32 +277,10 @@ def count_with_solver(net: Network, domain: Domain, *, method: str, tol: float |
     if not net.relu_layers:
         extra["bound_method"] = None
         return result(1, None, 0)
-    work = domain
-    if not domain.bounded:
-        if radius is not None:
-            R, note = float(radius), "given"
-        else:
-            R, note = auto_radius(net, domain)
-        work = boxed(domain, R)
-        extra["radius"] = R
-        if note == "given":
-            extra["radius_note"] = f"given radius: regions lying entirely outside [-R, R]^{domain.dim} are missed"
-        elif note is not None:  # auto_radius fell back to FALLBACK_RADIUS and says why
-            extra["radius_note"] = note
-        elif len(net.relu_layers) == 1:
-            extra["radius_note"] = f"[-R, R]^{domain.dim} meets every region of a one-ReLU-layer network"
-        else:
-            extra["radius_note"] = ("R comes from the first ReLU layer only: regions of deeper layers lying "
-                                    f"entirely outside [-R, R]^{domain.dim} are missed")
-    bounds = tighten(net, work, method="lp")
-    extra.update({"bound_method": bounds.method, "bound_lps": bounds.lps})
-    last_relu = net.relu_layers[-1]
-    # fmax caps f (it only has to exceed tol); it also sets the big-M constants of the margin rows.
-    fmax = max(1.0, 10.0 * tol)
-    model = build_bigm(net, work, bounds.lower, bounds.upper, layers=last_relu + 1, margin="two-sided", fmax=fmax)
+    model, info = solver_model(net, domain, tol=tol, radius=radius)
+    extra.update(info)
     z = model.groups["z"]
     unstable = np.flatnonzero(model.lb[z] < model.ub[z])
-    extra["unstable"] = int(unstable.size)
     writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
     setup = _Setup(model, z, unstable, int(model.groups["f"][0]), model.groups["u"], tol,
                    None if time_limit is None else t0 + time_limit, max_regions,

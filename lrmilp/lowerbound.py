@@ -1,0 +1,317 @@
+"""Probabilistic lower bounds on the region count from random XOR constraints (MBound style).
+
+Serra & Ramalingam (AAAI 2020), after Gomes, Sabharwal & Selman's MBound (2006).  A *trial at level
+k* draws k random XORs over the neurons' activation bits (:class:`lrmilp.parity.XorSystem`: each
+candidate neuron joins each XOR with probability ``density``, each parity is a fair coin) and asks
+whether some full-dimensional region satisfies all of them.
+
+**The rule.**  A fixed region satisfies k such XORs with probability exactly 2^-k (the parities are
+fair coins, whatever the density), so if the network had fewer than 2^(k - alpha) regions, a trial
+would succeed with probability below 2^-alpha (Markov), and r independent trials would all succeed
+with probability below 2^(-alpha r).  Levels k = start, start + 1, ... are tested in that order,
+r trials each, and the search stops at the first level where a trial fails (or the time budget
+runs out).  If L is the last level where all r trials succeeded, then
+
+    #regions >= floor(2^(L - alpha))   with confidence at least 1 - 2^(-alpha r),
+
+because a wrong claim needs the lowest wrong level to have been tested and passed.  Given a target
+confidence p, alpha = log2(1 / (1 - p)) / r.  The regions the trials found are real, so their
+number of distinct patterns is a *certain* lower bound; the result reports the larger of the two
+(with confidence 1 when the certain one wins).
+
+Feasibility of a trial is decided by the one-tree enumerator with parity propagation
+(``method="tree"``; it stops at the first region), or by MILP: HiGHS on the linear form of the
+XORs (``"milp"``), SCIP with its native XOR constraints (``"scip"``).  Candidate neurons are the
+unstable ones (bounds from :func:`lrmilp.counting.tree_bounds`): stable neurons take one state in
+every region and would only flip parities.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .counting import tree_bounds
+from .domains import Domain
+from .enumeration import DEFAULT_TOL, TREE_TOL_MEANING, TreeEnumerator
+from .errors import InputError, SolverUnavailable
+from .network import Network
+from .parity import ParityState, XorSystem
+
+METHODS = ("tree", "milp", "scip")
+DEFAULT_TRIALS = 10
+DEFAULT_CONFIDENCE = 0.99
+DEFAULT_DENSITY = 0.5
+RULE = ("levels k = start, start+1, ... are tested with r trials of k random XORs each (each candidate neuron in "
+        "each XOR with probability density, parities fair coins) and the search stops at the first level with a "
+        "failed trial; if every trial at level L found a region, #regions >= floor(2^(L - alpha)) with confidence "
+        ">= 1 - 2^(-alpha r)")
+
+FEASIBLE, INFEASIBLE, UNKNOWN = "feasible", "infeasible", "unknown"
+
+
+# --- feasibility oracles: does some region satisfy the XORs? ---------------------------------------
+
+class TreeOracle:
+    """The one-tree enumerator with parity propagation, stopped at the first region."""
+
+    def __init__(self, net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, bounds=None,
+                 bound_method: str = "lp") -> None:
+        self.net, self.domain, self.tol = net, domain, tol
+        self.bounds = bounds if bounds is not None else tree_bounds(net, domain, bound_method=bound_method)
+        self.lps = 0
+        self.tol_meaning = TREE_TOL_MEANING
+
+    def __call__(self, system: XorSystem, *, time_limit: float | None = None) -> tuple[str, np.ndarray | None]:
+        """(status, pattern of a region satisfying ``system`` or None)."""
+        state = ParityState.of(system)
+        if state is None:
+            return INFEASIBLE, None  # the XORs contradict each other: no pattern at all
+        found = []
+        enum = TreeEnumerator(self.net, self.domain, tol=self.tol, bounds=self.bounds, parity=state, max_regions=1,
+                              time_limit=time_limit, on_region=lambda p, u, r: found.append(p))
+        enum.run()
+        self.lps += enum.stats.lps
+        if found:
+            return FEASIBLE, found[0]
+        return (UNKNOWN, None) if enum.stopped == "time_limit" else (INFEASIBLE, None)
+
+
+class _SolverOracle:
+    """Shared set-up of the MILP oracles: the two-sided big-M model of :mod:`lrmilp.counting.solvers`
+    (LP bounds), on which a pattern counts iff its exact margin exceeds tol."""
+
+    def __init__(self, net: Network, domain: Domain, *, tol: float | None = None) -> None:
+        from .counting.solvers import DEFAULT_SOLVER_TOL, SOLVER_TOL_MEANING, solver_model
+        self.tol = DEFAULT_SOLVER_TOL if tol is None else float(tol)
+        self.tol_meaning = SOLVER_TOL_MEANING
+        self.model, self.info = solver_model(net, domain, tol=self.tol)
+        self.lps = 0
+
+    def _setup(self, model, deadline: float | None, found: list):
+        from .counting.solvers import _Setup
+        z = model.groups["z"]
+        return _Setup(model, z, np.flatnonzero(model.lb[z] < model.ub[z]), int(model.groups["f"][0]),
+                      model.groups["u"], self.tol, deadline, 1, lambda p, u, r: found.append(p), False, {})
+
+
+class HighsOracle(_SolverOracle):
+    """HiGHS on the model plus sum z - 2 w = b per XOR (:func:`lrmilp.formulations.parity.with_parity`),
+    with the no-good loop of the ``milp`` counter cut short at the first confirmed region."""
+
+    def __call__(self, system: XorSystem, *, time_limit: float | None = None) -> tuple[str, np.ndarray | None]:
+        from .counting.solvers import _count_milp
+        from .formulations.parity import with_parity
+        if ParityState.of(system) is None:
+            return INFEASIBLE, None
+        found: list = []
+        deadline = None if time_limit is None else time.perf_counter() + time_limit
+        out = _count_milp(self._setup(with_parity(self.model, system), deadline, found))
+        self.lps += out.solves
+        if found:
+            return FEASIBLE, found[0]
+        return (UNKNOWN, None) if out.stopped else (INFEASIBLE, None)
+
+
+class ScipOracle(_SolverOracle):
+    """SCIP on the model (f >= tol) plus its native XOR constraints; a pattern SCIP returns is
+    confirmed by the exact pattern LP, and cut off by a no-good if its margin is not above tol."""
+
+    def __init__(self, net: Network, domain: Domain, *, tol: float | None = None) -> None:
+        try:
+            import pyscipopt  # noqa: F401
+        except ImportError:
+            raise SolverUnavailable("method 'scip' needs PySCIPOpt, which is not installed (pip install pyscipopt)"
+                                    ) from None
+        super().__init__(net, domain, tol=tol)
+
+    def __call__(self, system: XorSystem, *, time_limit: float | None = None) -> tuple[str, np.ndarray | None]:
+        from pyscipopt import quicksum
+
+        from .counting.solvers import SOLVER_FEASTOL, _PatternLP
+        from .formulations.backends import to_scip
+        from .formulations.parity import add_scip_xors
+        if ParityState.of(system) is None:
+            return INFEASIBLE, None
+        t0 = time.perf_counter()
+        found: list = []
+        s = self._setup(self.model, None, found)
+        m, xs = to_scip(s.feasibility_model())
+        add_scip_xors(m, xs, self.model, system)
+        m.setParam("numerics/feastol", SOLVER_FEASTOL)
+        m.setParam("limits/solutions", 1)  # any region will do
+        # SCIP 10's pairwise presolving of XOR constraints returned solutions violating an XOR on
+        # 7 of 120 small systems (checkSol still accepts them); with it off, 0 of 480.
+        m.setParam("constraints/xor/presolpairwise", False)
+        lp = _PatternLP(s)
+        zs = [xs[int(j)] for j in s.z[s.unstable]]
+        while True:
+            if time_limit is not None:
+                rem = time_limit - (time.perf_counter() - t0)
+                if rem <= 0:
+                    return UNKNOWN, None
+                m.setParam("limits/time", rem)
+            m.optimize()
+            self.lps += int(m.getNLPs())
+            status = m.getStatus()
+            if status == "infeasible":
+                return INFEASIBLE, None
+            if m.getNSols() == 0:
+                if status in ("timelimit", "userinterrupt"):
+                    return UNKNOWN, None
+                raise RuntimeError(f"SCIP stopped with status '{status}' and no solution")
+            pattern = np.array([m.getVal(xs[int(j)]) for j in s.z]) > 0.5
+            if lp.confirm(pattern):
+                return FEASIBLE, pattern
+            on = pattern[s.unstable]  # a margin of tol only through solver tolerances: cut it off
+            m.freeTransform()
+            m.addCons(quicksum((1 - v) if b else v for v, b in zip(zs, on)) >= 1)
+
+
+def make_oracle(net: Network, domain: Domain, *, method: str = "tree", tol: float | None = None, bounds=None):
+    """A feasibility oracle ``oracle(system, time_limit=...) -> (status, pattern)`` for ``method``."""
+    if method == "tree":
+        return TreeOracle(net, domain, tol=DEFAULT_TOL if tol is None else tol, bounds=bounds)
+    if method == "milp":
+        return HighsOracle(net, domain, tol=tol)
+    if method == "scip":
+        return ScipOracle(net, domain, tol=tol)
+    raise InputError(f"unknown lower-bound method '{method}' (expected one of {', '.join(METHODS)})")
+
+
+# --- the certified search --------------------------------------------------------------------------
+
+@dataclass
+class LowerBoundResult:
+    """``lower_bound`` holds with probability >= ``confidence`` (exactly 1 when it is the certain bound)."""
+
+    lower_bound: int
+    confidence: float
+    seconds: float
+    method: str
+    level: int | None  # the last level whose trials all succeeded (None: none did)
+    log2_bound: float | None  # level - alpha
+    alpha: float
+    trials: int
+    density: float
+    target_confidence: float
+    certain_lower_bound: int  # distinct regions the trials found: certain
+    candidates: int  # neurons the XORs are drawn over
+    tol: float
+    tol_meaning: str
+    stopped: str | None  # why the search ended: "failed_trial", "max_level", "time_limit", "interrupted"
+    levels: list[dict] = field(default_factory=list)
+    lps: int = 0
+
+    def to_dict(self) -> dict:
+        return {"lower_bound": int(self.lower_bound), "confidence": self.confidence, "seconds": round(self.seconds, 6),
+                "method": self.method, "level": self.level,
+                "log2_bound": None if self.log2_bound is None else round(self.log2_bound, 6),
+                "alpha": self.alpha, "trials": self.trials, "density": self.density,
+                "target_confidence": self.target_confidence, "certain_lower_bound": int(self.certain_lower_bound),
+                "candidates": self.candidates, "tol": self.tol, "tol_meaning": self.tol_meaning,
+                "stopped": self.stopped, "lps": int(self.lps), "levels": self.levels, "rule": RULE,
+                "meaning": "a probabilistic lower bound on the number of full-dimensional regions, not a count"}
+
+
+def floor_pow2(n: int, alpha: float) -> int:
+    """floor(2^(n - alpha)) for an integer n >= 0, exact integer arithmetic, never above the true value."""
+    # 2^-alpha as m / 2^60 rounded down; the float power is off by at most ~2^-52 relatively, i.e.
+    # ~2^8 units of 2^-60, hence the margin.
+    m = max(math.floor(math.ldexp(2.0 ** (-alpha), 60)) - 512, 0)
+    return (m << n) >> 60
+
+
+def resolve_alpha(*, trials: int, confidence: float | None, alpha: float | None) -> tuple[float, float]:
+    """(alpha, confidence) from the one given (confidence defaults to DEFAULT_CONFIDENCE)."""
+    if trials < 1:
+        raise InputError("--trials must be at least 1")
+    if alpha is not None and confidence is not None:
+        raise InputError("give --alpha or --confidence, not both")
+    if alpha is not None:
+        if not (alpha > 0 and math.isfinite(alpha)):
+            raise InputError("--alpha must be positive")
+        return float(alpha), 1.0 - 2.0 ** (-alpha * trials)
+    p = DEFAULT_CONFIDENCE if confidence is None else float(confidence)
+    if not 0 < p < 1:
+        raise InputError("--confidence must be in (0, 1)")
+    return math.log2(1.0 / (1.0 - p)) / trials, p
+
+
+def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start: int = 1, trials: int = DEFAULT_TRIALS,
+                confidence: float | None = None, alpha: float | None = None, density: float = DEFAULT_DENSITY,
+                method: str = "tree", time_limit: float | None = None, seed: int = 0, tol: float | None = None,
+                progress: bool = False) -> LowerBoundResult:
+    """A lower bound on the region count of ``net`` over ``domain`` with a stated confidence (module doc).
+
+    ``xors=K`` tests level K only; otherwise levels ``start``, ``start + 1``, ... are searched
+    upward until a trial fails, ``time_limit`` (seconds, whole search) runs out or the level passes
+    the number of candidate neurons.  Guarantee: ``lower_bound`` is wrong with probability at most
+    1 - ``confidence`` over the draw of the XORs (``seed``).
+    """
+    t0 = time.perf_counter()
+    if domain.input_dim != net.input_dim:
+        raise InputError(f"domain has {domain.input_dim} inputs, network has {net.input_dim}")
+    if not 0 < density <= 1:
+        raise InputError("--density must be in (0, 1]")
+    if xors is not None and xors < 1:
+        raise InputError("--xors must be at least 1")
+    if start < 1:
+        raise InputError("--start must be at least 1")
+    if time_limit is not None and time_limit <= 0:
+        raise InputError("--time-limit must be positive")
+    alpha, conf = resolve_alpha(trials=trials, confidence=confidence, alpha=alpha)
+    if not net.relu_layers:
+        return LowerBoundResult(1, 1.0, time.perf_counter() - t0, method, None, None, alpha, trials, density, conf,
+                                1, 0, 0.0, "a network without ReLUs is one region", None)
+    bounds = tree_bounds(net, domain)
+    lo, hi = bounds.flat()
+    candidates = np.flatnonzero((lo < 0) & (hi > 0))
+    oracle = make_oracle(net, domain, method=method, tol=tol, bounds=bounds)
+    rng = np.random.default_rng(seed)
+    first, last = (xors, xors) if xors is not None else (start, candidates.size + math.ceil(alpha))
+    found: dict[bytes, None] = {}
+    levels: list[dict] = []
+    level = None
+    stopped = "max_level"
+    try:
+        for k in range(first, last + 1):
+            tk = time.perf_counter()
+            passed = 0
+            outcome = FEASIBLE
+            for _ in range(trials):
+                rem = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+                if rem is not None and rem <= 0:
+                    outcome = UNKNOWN
+                    break
+                system = XorSystem.draw(rng, candidates, k, density=density)
+                outcome, pattern = oracle(system, time_limit=rem)
+                if outcome != FEASIBLE:
+                    break
+                if not system.satisfied(pattern):  # a region outside the XORs would void the bound
+                    raise RuntimeError("internal error: the oracle returned a region that violates the XORs")
+                found[pattern.tobytes()] = None
+                passed += 1
+                if progress:
+                    print(f"\r[lrmilp] level {k}: {passed}/{trials} trials found a region  "
+                          f"{time.perf_counter() - t0:,.1f}s", end="", file=sys.stderr, flush=True)
+            levels.append({"xors": k, "trials_passed": passed, "certified": outcome == FEASIBLE,
+                           "seconds": round(time.perf_counter() - tk, 6)})
+            if outcome != FEASIBLE:
+                stopped = "time_limit" if outcome == UNKNOWN else "failed_trial"
+                break
+            level = k
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    if progress:
+        print(file=sys.stderr)
+    certain = len(found)
+    xor_bound = floor_pow2(level, alpha) if level is not None else 0
+    bound, conf_out = (xor_bound, conf) if xor_bound > certain else (certain, 1.0)
+    return LowerBoundResult(bound, conf_out, time.perf_counter() - t0, method, level,
+                            None if level is None else level - alpha, alpha, trials, density, conf, certain,
+                            int(candidates.size), oracle.tol, oracle.tol_meaning, stopped, levels, oracle.lps)
