@@ -224,6 +224,45 @@ def count(model, trust, box, box_file, unbounded, method, tol, jobs, time_limit,
     emit(res, as_json, human)
 
 
+# --- lower-bound ---------------------------------------------------------------------------------
+@main.command("lower-bound")
+@model_argument
+@domain_options
+@click.option("--xors", type=click.IntRange(1), default=None,
+              help="Test this many XORs only (default: search upward from --start until a trial fails).")
+@click.option("--start", type=click.IntRange(1), default=1, show_default=True, help="First level of the search.")
+@click.option("--trials", type=click.IntRange(1), default=10, show_default=True, help="Trials r per level.")
+@click.option("--confidence", type=float, default=None, help="Target confidence p (default 0.99); alpha = log2(1/(1-p))/r.")
+@click.option("--alpha", type=float, default=None, help="Give alpha instead of --confidence: p = 1 - 2^(-alpha r).")
+@click.option("--density", type=float, default=0.5, show_default=True,
+              help="Probability that a neuron joins an XOR (the bound is valid for any density).")
+@click.option("--method", type=click.Choice(["tree", "milp", "scip"]), default="tree", show_default=True,
+              help="Feasibility of a trial: tree with parity propagation, HiGHS MILP, or SCIP with native XORs.")
+@click.option("--time-limit", type=float, default=None, help="Seconds for the whole search.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--tol", type=float, default=None, help="Region tolerance of the chosen method (see lrmilp count).")
+@click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
+@json_option
+def lower_bound_cmd(model, trust, box, box_file, unbounded, xors, start, trials, confidence, alpha, density, method,
+                    time_limit, seed, tol, progress, as_json):
+    """A lower bound on the region count with a stated confidence, from random XOR constraints."""
+    from .lowerbound import lower_bound
+    net = load(model, trust)
+    dom = get_domain(net, box, box_file, unbounded)
+    res = lower_bound(net, dom, xors=xors, start=start, trials=trials, confidence=confidence, alpha=alpha,
+                      density=density, method=method, time_limit=time_limit, seed=seed, tol=tol,
+                      progress=sys.stderr.isatty() if progress is None else progress).to_dict()
+
+    def human(r):
+        how = (f"{r['trials']} trials per level passed up to {r['level']} XORs (alpha {r['alpha']:.3f})"
+               if r["level"] is not None else "no XOR level certified")
+        return (f"at least {r['lower_bound']:,} regions with confidence {r['confidence']:.4g} "
+                f"({how}; {r['certain_lower_bound']:,} distinct regions found for certain; {r['seconds']:.2f}s, "
+                f"stopped: {r['stopped']}) — a lower bound, not a count")
+
+    emit(res, as_json, human)
+
+
 # --- bounds --------------------------------------------------------------------------------------
 @main.command("bounds")
 @click.argument("model", required=False)

@@ -144,9 +144,11 @@ class ScipOracle(_SolverOracle):
         add_scip_xors(m, xs, self.model, system)
         m.setParam("numerics/feastol", SOLVER_FEASTOL)
         m.setParam("limits/solutions", 1)  # any region will do
-        # SCIP 10's pairwise presolving of XOR constraints returned solutions violating an XOR on
-        # 7 of 120 small systems (checkSol still accepts them); with it off, 0 of 480.
-        m.setParam("constraints/xor/presolpairwise", False)
+        # SCIP 10's presolving of XOR constraints is unsound here: on small random systems it returned
+        # solutions violating an XOR (7 of 120, checkSol still accepting them) and, with pairwise
+        # presolving off, still declared a feasible system infeasible (1 of 180).  With no XOR
+        # presolving rounds: 0 of 480 and 0 of 180 (other presolvers stay on).
+        m.setParam("constraints/xor/maxprerounds", 0)
         lp = _PatternLP(s)
         zs = [xs[int(j)] for j in s.z[s.unstable]]
         while True:

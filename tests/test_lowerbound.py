@@ -1,0 +1,214 @@
+"""XOR-parity lower bounds: propagation against brute force, validity against exact counts from
+closed forms, and the three feasibility back ends against each other."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import subprocess
+import sys
+from fractions import Fraction
+from statistics import median
+
+import numpy as np
+import pytest
+from oracles import sawtooth, zaslavsky_general
+
+from lrmilp import random_mlp, save_npz
+from lrmilp.counting import count_regions
+from lrmilp.domains import Box, Unbounded
+from lrmilp.enumeration import TreeEnumerator
+from lrmilp.lowerbound import FEASIBLE, INFEASIBLE, floor_pow2, lower_bound, make_oracle
+from lrmilp.parity import ParityState, XorSystem
+
+
+# --- the algebra -----------------------------------------------------------------------------------
+
+def _solutions(system: XorSystem, n: int) -> np.ndarray:
+    """Every assignment of n bits satisfying the system, by brute force (numpy, no GF(2) algebra)."""
+    M, b = system.matrix(n)
+    X = np.array(list(itertools.product((0, 1), repeat=n)), dtype=np.int64)
+    return X[np.all((X @ M.T.astype(np.int64)) % 2 == b, axis=1)]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_propagation_is_complete_and_sound(seed):
+    """Along a random decision order: assign() fails exactly when no solution extends the prefix,
+    and forced() names a value exactly when every extending solution agrees on it."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 9))
+    k = int(rng.integers(1, n + 3))
+    system = XorSystem.draw(rng, np.arange(n), k, density=float(rng.choice([0.3, 0.5, 0.8])))
+    sols = _solutions(system, n)
+    state = ParityState.of(system)
+    assert (state is None) == (len(sols) == 0)
+    if state is None:
+        return
+    order = rng.permutation(n)
+    values = rng.integers(0, 2, size=n)
+    for step, var in enumerate(order):
+        ext = sols[np.all(sols[:, order[:step]] == values[order[:step]], axis=1)]
+        implied = set(ext[:, var].tolist())
+        expect_forced = implied.pop() if len(implied) == 1 else None
+        assert state.forced(var) == expect_forced
+        new = state.assign(var, int(values[var]))
+        ok = bool(np.any(ext[:, var] == values[var]))
+        assert (new is not None) == ok
+        if new is None:
+            return
+        state = new
+
+
+def test_satisfied_matches_matrix():
+    rng = np.random.default_rng(0)
+    system = XorSystem.draw(rng, np.array([0, 3, 5, 64, 70, 129]), 5)
+    M, b = system.matrix(130)
+    for _ in range(50):
+        p = rng.random(130) < 0.5
+        assert system.satisfied(p) == bool(np.all((M.astype(int) @ p.astype(int)) % 2 == b))
+
+
+def test_floor_pow2_is_a_floor():
+    for n in (0, 1, 5, 17, 63, 64, 65, 200):
+        for alpha in (0.01, 0.3321928, 0.6643856, 1.0, 2.5):
+            got = floor_pow2(n, alpha)
+            # exact comparison with 2^(n - alpha) through 2^alpha as a fraction of high precision
+            two_alpha = Fraction(2 ** alpha).limit_denominator(10**15)
+            assert got * two_alpha <= 2**n * (1 + Fraction(1, 10**12))
+            assert (got + 1) * two_alpha > 2**n * (1 - Fraction(1, 10**9))
+
+
+# --- the tree with parity propagation --------------------------------------------------------------
+
+@pytest.mark.parametrize("widths,geometry", [((2, 6, 5), "polygon"), ((3, 6, 5), "vertex"), ((3, 6, 5), "lp"),
+                                             ((7, 6, 6), "lp")])
+def test_tree_visits_exactly_the_regions_satisfying_the_xors(widths, geometry):
+    net = random_mlp(widths, seed=3)
+    dom = Box(-1, 1, widths[0])
+
+    def regions(parity=None):
+        out: list[bytes] = []
+        TreeEnumerator(net, dom, geometry=geometry, parity=parity,
+                       on_region=lambda p, u, r: out.append(p.tobytes())).run()
+        return out
+
+    everything = regions()
+    rng = np.random.default_rng(1)
+    for k in (1, 2, 3, 4, 6):
+        system = XorSystem.draw(rng, np.arange(net.neurons), k)
+        state = ParityState.of(system)
+        want = {r for r in everything if system.satisfied(np.frombuffer(r, dtype=bool))}
+        got = regions(state) if state is not None else []
+        assert len(got) == len(set(got))
+        assert set(got) == want
+
+
+# --- validity: the certified bound never exceeds the exact count -----------------------------------
+
+CASES = {
+    # exact counts from closed forms, no enumeration: a generic layer over all of R^n0 ...
+    "one-layer-16-16": (lambda: random_mlp([16, 16], seed=0), lambda: Unbounded(16), zaslavsky_general(16, 16)),
+    # ... and the tent-map sawtooth on [0, 1]
+    "sawtooth-14": (lambda: sawtooth(14), lambda: Box(0, 1, 1), 2**14),
+    "one-layer-4-9": (lambda: random_mlp([4, 9], seed=1), lambda: Unbounded(4), zaslavsky_general(4, 9)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_certified_bound_never_exceeds_exact_count(case):
+    make_net, make_dom, exact = CASES[case]
+    net, dom = make_net(), make_dom()
+    assert exact >= 100
+    bounds = []
+    for seed in range(30):
+        res = lower_bound(net, dom, seed=seed, confidence=0.99)
+        assert res.target_confidence == 0.99
+        assert res.lower_bound <= exact, (seed, res.to_dict())
+        assert res.certain_lower_bound <= res.lower_bound
+        bounds.append(res.lower_bound)
+    # Not trivially valid: the typical bound is within a small factor of the count.
+    assert median(bounds) >= exact / 64
+
+
+def test_bound_on_an_enumerated_net_and_rule_fields():
+    net = random_mlp([5, 8, 8], seed=4)
+    dom = Box(-1, 1, 5)
+    exact = count_regions(net, dom).regions
+    res = lower_bound(net, dom, seed=0, trials=7, confidence=0.95)
+    assert res.alpha == pytest.approx(math.log2(20) / 7)
+    assert res.lower_bound <= exact
+    assert res.level is not None and res.lower_bound == max(floor_pow2(res.level, res.alpha), res.certain_lower_bound)
+    assert [lv["xors"] for lv in res.levels] == list(range(1, len(res.levels) + 1))
+    assert all(lv["certified"] for lv in res.levels[:-1])
+    d = res.to_dict()
+    assert isinstance(d["lower_bound"], int) and "rule" in d and d["tol"] > 0
+
+
+def test_fixed_level_and_alpha():
+    net = random_mlp([4, 8, 8], seed=1)
+    dom = Box(-1, 1, 4)
+    res = lower_bound(net, dom, xors=3, trials=4, alpha=1.0)
+    assert res.confidence in (1.0, pytest.approx(1 - 2 ** -4))
+    assert [lv["xors"] for lv in res.levels] == [3]
+    assert res.level == 3 and res.lower_bound >= floor_pow2(3, 1.0)
+
+
+# --- the back ends agree ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_tree_and_milp_backends_agree_on_feasibility(seed):
+    net = random_mlp([3, 6, 6], seed=seed)
+    dom = Box(-1, 1, 3)
+    exact = count_regions(net, dom).regions
+    methods = ["tree", "milp"]
+    try:
+        import pyscipopt  # noqa: F401
+        methods.append("scip")
+    except ImportError:
+        pass
+    oracles = {m: make_oracle(net, dom, method=m) for m in methods}
+    rng = np.random.default_rng(seed)
+    centre = max(1, round(math.log2(exact)))
+    outcomes = []
+    for _ in range(16):
+        k = int(rng.integers(centre - 1, centre + 3))
+        system = XorSystem.draw(rng, np.arange(net.neurons), k)
+        results = {m: o(system) for m, o in oracles.items()}
+        statuses = {m: r[0] for m, r in results.items()}
+        assert len(set(statuses.values())) == 1, statuses
+        for status, pattern in results.values():
+            if status == FEASIBLE:
+                assert system.satisfied(pattern)
+        outcomes.append(statuses["tree"])
+    assert FEASIBLE in outcomes and INFEASIBLE in outcomes  # both answers were exercised
+
+
+# --- CLI -------------------------------------------------------------------------------------------
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "lrmilp", *args], capture_output=True, text=True)
+
+
+def test_cli_lower_bound_json(tmp_path):
+    path = tmp_path / "n.npz"
+    save_npz(random_mlp([3, 6, 6], seed=0), path)
+    p = _cli("lower-bound", str(path), "--box", "-1", "1", "--json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert isinstance(r["lower_bound"], int) and r["lower_bound"] >= 1
+    assert 0 < r["confidence"] <= 1 and r["seconds"] >= 0
+    exact = json.loads(_cli("count", str(path), "--box", "-1", "1", "--json").stdout)["regions"]
+    assert r["lower_bound"] <= exact
+
+
+@pytest.mark.parametrize("args,message", [(["--confidence", "1.5"], "--confidence"),
+                                          (["--alpha", "1", "--confidence", "0.9"], "not both"),
+                                          (["--density", "0"], "--density"),
+                                          (["--method", "nope"], "method")])
+def test_cli_lower_bound_bad_input(tmp_path, args, message):
+    path = tmp_path / "n.npz"
+    save_npz(random_mlp([3, 4], seed=0), path)
+    p = _cli("lower-bound", str(path), "--box", "-1", "1", *args)
+    assert p.returncode == 2
+    assert p.stdout == "" and len(p.stderr.strip().splitlines()) == 1 and message in p.stderr
