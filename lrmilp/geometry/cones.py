@@ -22,10 +22,11 @@ Definitions used here (in the patch space R^m of one position, where 1 is the id
   (IN_FULL_OUT), a wider one reaches partly out of O (IN_PARTIAL_OUT).  ``orthant_inside`` records the
   exact test "every point of O is on the cone's side at every position" (sign(S) w >= 0 and
   sign(S) b >= 0), which implies OUT_FULL_IN.
-- **rotation** (per layer pair): the direction d in layer k's input space that layer k maps closest to
-  the identity line of its output (least squares, W_k d ~ 1), and its angle to layer k's own identity
-  line.  0 deg when layer k maps constant inputs to constant outputs; larger when its channels sum
-  differently, i.e. the cones of layer k+1 pulled back to layer k's input are rotated.
+- **rotation** (per layer pair): the angle between layer k's image of its input identity line,
+  W_k 1, and the identity line of its output (layer k+1's input, where the cones' axes lie).  0 deg
+  when layer k maps constant inputs to constant pre-activations (equal filter sums, no padding);
+  larger when its channels sum differently, i.e. the cones of layer k+1 pulled back to layer k's
+  input are rotated away from its identity line.
 """
 
 from __future__ import annotations
@@ -77,15 +78,12 @@ def filter_cone(w: np.ndarray, b: float) -> dict:
 
 
 def _rotation(layer: Conv2d) -> float:
-    """Angle (degrees) between layer k's identity line and the direction it maps closest to its output's."""
-    from scipy.sparse.linalg import lsqr
-    M = layer.matrix
-    d = lsqr(M, np.ones(M.shape[0]), atol=1e-12, btol=1e-12, iter_lim=10 * M.shape[1])[0]
-    nd = np.linalg.norm(d)
-    if nd == 0:
+    """Angle (degrees) between W_k 1 and the identity line of layer k's output."""
+    img = np.asarray(layer.matrix @ np.ones(layer.in_size)).reshape(-1)
+    nrm = np.linalg.norm(img)
+    if nrm == 0:
         return 90.0
-    cos = abs(d.sum()) / (nd * np.sqrt(d.size))
-    return float(np.degrees(np.arccos(min(1.0, cos))))
+    return float(np.degrees(np.arccos(min(1.0, abs(img.sum()) / (nrm * np.sqrt(img.size))))))
 
 
 def cone_statistics(net: Network) -> ConeResult:
