@@ -15,7 +15,8 @@ def region_layers(net: Network) -> list:
 
 def affine_rows(layer, H: np.ndarray, *, bias: bool = True) -> np.ndarray:
     """layer.matrix @ h (+ bias) for every row h of H (dense or sparse matrix); directions take no bias."""
-    out = np.asarray(layer.matrix @ H.T).T
+    M = layer.matrix
+    out = H @ M.T if isinstance(M, np.ndarray) else np.asarray(M @ H.T).T  # row-major product for dense
     return out + layer.bias if bias else out
 
 

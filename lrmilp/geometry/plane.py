@@ -30,15 +30,16 @@ cell's vertices): rounding in the interpolated values must not create slivers of
 
 
 def _starts(cid: np.ndarray) -> np.ndarray:
-    """Index of each cell's first vertex (cells contiguous, numbered 0.. in order)."""
-    return np.flatnonzero(np.r_[True, cid[1:] != cid[:-1]]) if len(cid) else np.zeros(0, dtype=int)
+    """Index of each cell's first vertex (cells contiguous, numbered 0, 1, ... in order)."""
+    counts = np.bincount(cid)
+    return np.cumsum(counts) - counts
 
 
 def _successor(cid: np.ndarray, st: np.ndarray) -> np.ndarray:
     """The next vertex of each vertex within its cell, cyclically."""
     nxt = np.arange(1, len(cid) + 1)
-    ends = np.r_[st[1:], len(cid)] - 1
-    nxt[ends] = st
+    nxt[st[1:] - 1] = st[:-1]
+    nxt[-1] = st[-1]
     return nxt
 
 
@@ -54,7 +55,7 @@ def _inradius_ok(V: np.ndarray, cid: np.ndarray, tol: float) -> np.ndarray:
         r = np.where(per > 0, area / per, 0.0)
     ok = r > tol
     unsure = np.flatnonzero(~ok & (2 * r > tol) & (np.bincount(cid, minlength=len(st)) >= 3))
-    ends = np.r_[st[1:], len(cid)]
+    ends = np.append(st[1:], len(cid))
     for c in unsure:
         ok[c] = _inradius_polygon(V[st[c]:ends[c]], tol) > tol
     return ok
@@ -93,7 +94,11 @@ def _take(mask: np.ndarray, cid: np.ndarray, anc: np.ndarray, *vertex_arrays):
 
 def _relabel(cid: np.ndarray) -> np.ndarray:
     """Renumber contiguous cell ids 0, 1, ... in order of appearance."""
-    return np.cumsum(np.r_[True, cid[1:] != cid[:-1]]) - 1 if len(cid) else cid
+    if len(cid) == 0:
+        return cid
+    new = np.ones(len(cid), dtype=np.int64)
+    new[1:] = cid[1:] != cid[:-1]
+    return np.cumsum(new) - 1
 
 
 def _reduce_any(mask: np.ndarray, st: np.ndarray) -> np.ndarray:
@@ -149,7 +154,7 @@ def partition_layer(V: np.ndarray, cid: np.ndarray, L: np.ndarray, tol: float
 def _centroids(V: np.ndarray, cid: np.ndarray) -> np.ndarray:
     """Mean of each cell's vertices: a point inside the convex cell."""
     st = _starts(cid)
-    return np.add.reduceat(V, st, axis=0) / np.diff(np.r_[st, len(cid)])[:, None]
+    return np.add.reduceat(V, st, axis=0) / np.bincount(cid)[:, None]
 
 
 def _layer_affine(layer, H: np.ndarray) -> np.ndarray:
