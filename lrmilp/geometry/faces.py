@@ -1,0 +1,174 @@
+"""Facets of every linear region (Fan et al. 2023), neuron facets and domain facets apart.
+
+Each region the one-tree enumerator finds is the polyhedron {u : n_i . u <= r_i} of its pattern's
+neuron hyperplanes (unit rows, signs from the pattern) and the domain's rows.  A row is a *facet* iff
+the region's face on it holds a (d-1)-ball of radius > ``tol`` — the facet analogue of the region
+tolerance of :mod:`lrmilp.enumeration`.  Decided per row, cheapest first:
+
+1. rows whose hyperplane misses the domain's bounding box are redundant (no LP);
+2. ray shooting from the region's interior point p, towards each row's hyperplane and in random
+   directions: the first row a ray hits is a facet when the hit point is > tol from every other
+   row's hyperplane (a ball of that radius around it, within the hyperplane, lies on the face);
+3. the rest by one LP each: max t s.t. n_j u + t <= r_j (j != i), n_i u = r_i, t <= 1; a facet iff
+   t > tol.  All LPs of a region run on one warm highspy model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+
+from ..domains import Domain
+from ..enumeration import DEFAULT_TOL, RADIUS_CAP, TreeEnumerator, domain_rows
+from ..errors import InputError
+from ..formulations.highs import quiet_highs
+from ..network import Network
+
+TOL_MEANING = ("a region counts iff it holds a ball of radius > tol; a row is a facet iff the region's "
+               "face on its hyperplane holds a (d-1)-ball of radius > tol (Euclidean, domain parameters)")
+DUPLICATE_TOL = 1e-9
+"""Rows whose unit normals and offsets agree to this tolerance are one hyperplane (one facet)."""
+RAYS = 16
+"""Random directions shot from each region's interior point, besides one towards each row."""
+INF = highspy.kHighsInf
+
+
+@dataclass
+class FacesResult:
+    """Facets per region: ``neuron_facets[k]`` and ``domain_facets[k]`` for region k."""
+
+    neuron_facets: np.ndarray
+    domain_facets: np.ndarray
+    lps: int
+    ray_certified: int
+    pruned: int
+    complete: bool
+    tol: float
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def facets(self) -> np.ndarray:
+        return self.neuron_facets + self.domain_facets
+
+    def to_dict(self) -> dict:
+        def hist(v):
+            return {int(k): int(c) for k, c in sorted(Counter(v.tolist()).items())}
+
+        n = len(self.facets)
+        mean = (lambda v: float(v.mean()) if n else 0.0)
+        return {"regions": n, "histogram": hist(self.facets), "mean_faces": mean(self.facets),
+                "neuron_histogram": hist(self.neuron_facets), "mean_neuron_faces": mean(self.neuron_facets),
+                "domain_histogram": hist(self.domain_facets), "mean_domain_faces": mean(self.domain_facets),
+                "lps": int(self.lps), "ray_certified": int(self.ray_certified), "pruned": int(self.pruned),
+                "complete": self.complete, "tol": self.tol, "tol_meaning": TOL_MEANING,
+                "seconds": round(self.seconds, 6), **self.extra}
+
+
+def region_faces(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, rays: int = RAYS, seed: int = 0,
+                 time_limit: float | None = None, max_regions: int | None = None) -> FacesResult:
+    """Facets of every region of ``net`` over ``domain``, counted separately for neuron and domain rows.
+
+    Guarantees: the regions are those of ``count_regions(net, domain, tol=tol)``; each facet is decided
+    exactly (ray certificates or LP) with the tolerance meaning in ``TOL_MEANING``; several rows on
+    one hyperplane count once (as a neuron facet if any of them is a neuron's).
+    """
+    t0 = time.perf_counter()
+    if domain.input_dim != net.input_dim:
+        raise InputError(f"domain has {domain.input_dim} inputs, network has {net.input_dim}")
+    if tol <= 0:
+        raise InputError("tol must be positive")
+    regions: list[tuple[np.ndarray, np.ndarray]] = []
+    enum = TreeEnumerator(net, domain, tol=tol, time_limit=time_limit, max_regions=max_regions,
+                          on_region=lambda p, u, r: regions.append((p, u)))
+    enum.run()
+    dom_rows, dom_rhs = domain_rows(domain)
+    rng = np.random.default_rng(seed)
+    stats = Counter()
+    nf, df = np.zeros(len(regions), dtype=int), np.zeros(len(regions), dtype=int)
+    origin = domain.origin if domain.basis is not None else None
+    for k, (pattern, point) in enumerate(regions):
+        A, c, _, _ = net.region_map(pattern, origin=origin, basis=domain.basis)
+        rows, rhs, is_dom = _h_rep(A, c, pattern, dom_rows, dom_rhs)
+        facet = _facets(rows, rhs, point, domain, tol, rng.normal(size=(rays, domain.dim)), stats)
+        nf[k] = int(np.count_nonzero(facet & ~is_dom))
+        df[k] = int(np.count_nonzero(facet & is_dom))
+    return FacesResult(nf, df, stats["lps"], stats["ray"], stats["pruned"], enum.stopped is None, tol,
+                       time.perf_counter() - t0, {"stopped": enum.stopped})
+
+
+def _h_rep(A, c, pattern, dom_rows, dom_rhs):
+    """Unit rows n u <= r of the region (neurons first, then domain rows), one row per hyperplane."""
+    norms = np.linalg.norm(A, axis=1)
+    live = norms > 1e-12 * max(float(norms.max(initial=0.0)), 1e-300)  # constant neurons bound nothing
+    s = np.where(pattern, 1.0, -1.0)[live]
+    rows = np.concatenate([-(s[:, None] * A[live]) / norms[live, None], dom_rows])
+    rhs = np.concatenate([s * c[live] / norms[live], dom_rhs])
+    is_dom = np.r_[np.zeros(int(live.sum()), dtype=bool), np.ones(len(dom_rhs), dtype=bool)]
+    key = np.round(np.c_[rows, rhs] / DUPLICATE_TOL).astype(np.int64)
+    _, first = np.unique(key, axis=0, return_index=True)
+    first = np.sort(first)  # neuron rows come first, so a shared hyperplane is a neuron's
+    return rows[first], rhs[first], is_dom[first]
+
+
+def _facets(rows, rhs, point, domain, tol, random_dirs, stats) -> np.ndarray:
+    m = len(rows)
+    facet = np.zeros(m, dtype=bool)
+    undecided = np.ones(m, dtype=bool)
+    if domain.bounded:  # hyperplanes missing the domain's box are implied by the box rows
+        lo, hi = domain.lo, domain.hi
+        high_end = np.where(rows > 0, rows * hi, rows * lo).sum(axis=1)
+        miss = high_end < rhs  # the whole box is strictly inside: the box rows imply this row
+        undecided &= ~miss
+        stats["pruned"] += int(miss.sum())
+    # ray shooting: first hyperplane hit along each direction
+    slack = rhs - rows @ point
+    dirs = np.concatenate([rows[undecided], random_dirs])
+    speed = dirs @ rows.T  # (dirs, rows)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(speed > 0, slack / speed, np.inf)
+    first = np.argmin(t, axis=1)
+    tf = t[np.arange(len(dirs)), first]
+    hit = np.isfinite(tf)
+    left = slack[None, :] - tf[:, None] * speed  # slack of every row at the hit point
+    left[np.arange(len(dirs)), first] = np.inf
+    sure = hit & (left.min(axis=1, initial=np.inf) > tol)
+    certified = np.unique(first[sure])
+    certified = certified[undecided[certified]]
+    facet[certified] = True
+    undecided[certified] = False
+    stats["ray"] += len(certified)
+    todo = np.flatnonzero(undecided)
+    if len(todo):
+        facet[todo] = _facet_lps(rows, rhs, todo, tol)
+        stats["lps"] += len(todo)
+    return facet
+
+
+def _facet_lps(rows: np.ndarray, rhs: np.ndarray, todo: np.ndarray, tol: float) -> np.ndarray:
+    """One LP per row in ``todo`` on one warm model: is the face on row i (d-1)-dimensional beyond tol?"""
+    m, d = rows.shape
+    h = quiet_highs(presolve=False)
+    h.addVars(d + 1, np.r_[np.full(d, -INF), -INF], np.r_[np.full(d, INF), RADIUS_CAP])
+    h.changeColCost(d, 1.0)
+    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    idx = np.arange(d + 1, dtype=np.int32)
+    for a, r in zip(rows, rhs):
+        h.addRow(-INF, float(r), d + 1, idx, np.r_[a, 1.0])
+    out = np.zeros(len(todo), dtype=bool)
+    for k, i in enumerate(todo):
+        h.changeCoeff(int(i), d, 0.0)
+        h.changeRowBounds(int(i), float(rhs[i]), float(rhs[i]))
+        h.run()
+        status = h.getModelStatus()
+        if status == highspy.HighsModelStatus.kOptimal:
+            out[k] = h.getInfo().objective_function_value > tol
+        elif status != highspy.HighsModelStatus.kInfeasible:
+            raise RuntimeError(f"HiGHS failed on a facet LP: {h.modelStatusToString(status)}")
+        h.changeCoeff(int(i), d, 1.0)
+        h.changeRowBounds(int(i), -INF, float(rhs[i]))
+    return out
