@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from math import comb, prod
 from pathlib import Path
 
@@ -115,10 +114,8 @@ def test_small_closed_forms():
     assert serra2018_lower(2, [5, 6]) is None
 
 
-def test_mlp_bounds_keys_types_and_speed():
-    t0 = time.perf_counter()
+def test_mlp_bounds_keys_and_types():
     b = mlp_bounds(784, [22, 10])
-    assert time.perf_counter() - t0 < 1.0
     assert set(b) == {"activation_patterns", "one_layer_max", "raghu2017", "montufar2017", "serra2018",
                       "montufar2014_lower", "serra2018_lower"}
     assert b["montufar2017"] == b["activation_patterns"] == 2 ** 32
@@ -260,10 +257,10 @@ def test_cnn_bounds_too_large_to_enumerate_gives_none():
         cnn_bounds(random_mlp([2, 3, 1], last_relu=False))
 
 
-def test_xiong2020_three_by_three_grid_is_fast():
-    t0 = time.perf_counter()
+def test_xiong2020_three_by_three_grid_is_an_exact_int():
+    # Timing is measured in benchmarks, not asserted here; this checks the 3x3 grid case completes
+    # (a naive subset sum would not) and gives an exact integer below 2^N.
     value = xiong2020(input_shape=(3, 5, 5), kernel=3, filters=16)
-    assert time.perf_counter() - t0 < 1.0
     assert type(value) is int and value < activation_patterns([16 * 9])
 
 
