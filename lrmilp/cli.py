@@ -195,7 +195,14 @@ def export_milp(model, trust, box, box_file, unbounded, out, margin, bound_metho
 @click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Tolerance for 'non-empty interior' (tree: inscribed-ball radius, default 1e-6; "
                    "solvers: pre-activation margin, default 1e-6).")
-@click.option("--jobs", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--jobs", type=click.IntRange(1), default=None,
+              help="Worker processes for the tree method (default: all cores); with --dask, LocalCluster workers.")
+@click.option("--dask", default=None, metavar="local|tcp://HOST:PORT",
+              help="Run the tree's subtrees on Dask: a LocalCluster, or a running scheduler.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="Journal finished subtrees here; rerun with the same file to resume a stopped count.")
+@click.option("--task-budget", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds a parallel subtree searches before handing out the rest as new tasks (default 2).")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds.")
 @click.option("--max-regions", type=click.IntRange(1), default=None)
 @click.option("--regions-out", type=click.Path(dir_okay=False), default=None,
@@ -204,16 +211,20 @@ def export_milp(model, trust, box, box_file, unbounded, out, margin, bound_metho
               help="Solver methods on an unbounded domain count inside [-R, R]^n0 (default: automatic).")
 @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
 @json_option
-def count(model, trust, box, box_file, unbounded, method, tol, jobs, time_limit, max_regions, regions_out, radius,
-          progress, as_json):
+def count(model, trust, box, box_file, unbounded, method, tol, jobs, dask, checkpoint, task_budget, time_limit,
+          max_regions, regions_out, radius, progress, as_json):
     """Count the full-dimensional linear regions of MODEL over a domain."""
     from .counting import count_regions
+    from .parallel import default_jobs
     net = load(model, trust)
     dom = get_domain(net, box, box_file, unbounded)
     if progress is None:
         progress = sys.stderr.isatty()
+    if jobs is None:
+        jobs = default_jobs() if method == "tree" else 1
     res = count_regions(net, dom, method=method, tol=tol, jobs=jobs, time_limit=time_limit, max_regions=max_regions,
-                        regions_out=regions_out, progress=progress, radius=radius).to_dict()
+                        regions_out=regions_out, progress=progress, radius=radius, dask=dask,
+                        checkpoint=checkpoint, task_budget=task_budget).to_dict()
 
     def human(r):
         head = f"{r['regions']:,} regions" + ("" if r["complete"] else f" at least (stopped: {r['stopped']})")

@@ -294,8 +294,8 @@ class TreeEnumerator:
     def __init__(self, net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, bounds: Bounds | None = None,
                  on_region: Callable[[np.ndarray, np.ndarray, float], None] | None = None,
                  time_limit: float | None = None, max_regions: int | None = None,
-                 progress: bool = False, geometry: str = "auto", split_layer: int | None = None,
-                 on_task: Callable | None = None, parity: "ParityState | None" = None) -> None:
+                 progress: bool = False, geometry: str = "auto", parity: "ParityState | None" = None,
+                 on_split: Callable[[int, np.ndarray], None] | None = None) -> None:
         if tol <= 0:
             raise ValueError("tol must be positive")
         self.net, self.domain, self.tol = net, domain, float(tol)
@@ -303,8 +303,11 @@ class TreeEnumerator:
         self.on_region = on_region
         self.max_regions = max_regions
         self.progress = progress
-        # With on_task, nodes entering layer split_layer are handed out as independent subtrees.
-        self.split_layer, self.on_task = split_layer, on_task
+        # Work splitting (lrmilp.parallel): once perf_counter() passes split_after, every node that
+        # enters a layer below the start layer is handed to on_split(k, prefix) instead of explored.
+        self.on_split = on_split
+        self.split_after: float | None = None
+        self._start_layer = 0
         self.stats = TreeStats()
         self.stopped: str | None = None
         # XOR constraints on the pattern (lrmilp.parity): only regions satisfying them are visited;
@@ -388,27 +391,75 @@ class TreeEnumerator:
             print(file=sys.stderr)
         return self.stats
 
-    def run_subtree(self, k: int, prefix: np.ndarray, M: np.ndarray, m: np.ndarray, *node) -> None:
-        """Enumerate the subtree of a node handed out by ``on_task`` (same network, domain, bounds).
+    def prefix_of(self, k: int) -> np.ndarray:
+        """The current pattern with every neuron of layer k and later cleared: a node's task key."""
+        p = self.pattern.copy()
+        p[self._prefix_len(k):] = False
+        return p
 
-        ``node`` is (center, radius, rows) in LP geometry and (cell,) in vertex geometry.
+    def _prefix_len(self, k: int) -> int:
+        """How many pattern entries the ReLU layers before layer k hold."""
+        return sum(layer.out_size for layer in self.layers[:k] if layer.relu)
+
+    def run_prefix(self, k: int, prefix: np.ndarray) -> TreeStats:
+        """Enumerate the subtree of the node entering layer k whose earlier ReLU neurons have the
+        states ``prefix`` (pattern order; entries of layer k and later are ignored).
+
+        The node is rebuilt from the prefix alone — the polytope of those states, with a fresh ball
+        (one LP) or vertex set — so a task is pure data: the same regions as the node a search
+        reaches with that prefix.  Counts add to ``stats``.
         """
-        self.pattern[:] = prefix
-        if self.geometry == "lp":
-            center, radius, rows = node
-            for a, r in rows:
-                self.lp.push(a, r)
+        if self.geometry == "polygon":
+            raise ValueError("prefix tasks need LP or vertex geometry")
+        d = self.domain.dim
+        M, m = (np.eye(d), np.zeros(d)) if self.domain.basis is None else (self.domain.basis, self.domain.origin)
+        self.pattern[:] = False
+        n = self._prefix_len(k)
+        self.pattern[:n] = prefix[:n]
+        hyper = []  # (unit normal, offset, state) of every non-constant neuron decided by the prefix
+        for j in range(k):
+            if not self.layers[j].relu:
+                M, m = self._affine(j, M, m)
+                continue
+            A, c, norms, safe, const = self._layer_setup(j, M, m)
+            states = self.pattern[self.offsets[j]:self.offsets[j] + A.shape[0]]
+            for i in np.flatnonzero(~const):
+                hyper.append((A[i] / norms[i], c[i] / norms[i], bool(states[i])))
+            M, m = A * states[:, None], c * states
+        self._start_layer = k
         try:
             with _sigint_stops(self):
                 self._check()
                 if self.geometry == "lp":
-                    self._layer(k, M, m, center, radius)
+                    for unit, cu, st in hyper:
+                        self.lp.push(*self._row(unit, cu, 1.0, st))
+                    t, u = self.lp.solve()
+                    self.stats.lps += 1
+                    if t > self.tol:
+                        self._layer(k, M, m, u, t)
                 else:
-                    self._layer_vert(k, M, m, node[0])
+                    box = (self.domain.lo, self.domain.hi) if self.domain.A_ub.shape[0] == 0 else None
+                    cell = _VertexCell.of_domain(self.rows, self.rhs, box)
+                    for unit, cu, st in hyper:
+                        if cell is None:
+                            break
+                        cell = cell.clip(unit, cu, st, cell.V @ unit + cu)
+                    if cell is not None and self._cell_ball(cell)[1] > self.tol:
+                        self._layer_vert(k, M, m, cell)
         except _Stop:
             pass
         while self.lp is not None and self.lp.stack:  # a stopped search leaves its path's rows behind
             self.lp.pop()
+        self._start_layer = 0
+        return self.stats
+
+    def _split_here(self, k: int) -> bool:
+        """Hand this node (entering layer k) out as a task instead of exploring it?"""
+        if (self.split_after is None or k <= self._start_layer or k >= len(self.layers)
+                or time.perf_counter() < self.split_after):
+            return False
+        self.on_split(k, self.prefix_of(k))
+        return True
 
     # --- LP geometry ----------------------------------------------------------------------------
     def _affine(self, k: int, M: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -439,8 +490,7 @@ class TreeEnumerator:
         if k == len(self.layers):
             self._emit(center, radius)
             return
-        if k == self.split_layer and self.on_task is not None:
-            self.on_task(k, self.pattern.copy(), M, m, center, radius, list(self.lp.stack))
+        if self.split_after is not None and self._split_here(k):
             return
         self.stats.nodes += 1
         self._check()
@@ -640,8 +690,7 @@ class TreeEnumerator:
             p, r = self._cell_ball(cell) if cell.ball is None else cell.ball
             self._emit(p, r)
             return
-        if k == self.split_layer and self.on_task is not None:
-            self.on_task(k, self.pattern.copy(), M, m, cell)
+        if self.split_after is not None and self._split_here(k):
             return
         self.stats.nodes += 1
         self._check()

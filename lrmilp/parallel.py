@@ -1,120 +1,337 @@
-"""Parallel one-tree enumeration on local processes.
+"""Parallel one-tree enumeration: subtree tasks on local processes or a Dask cluster, with checkpoints.
 
-The parent runs the search down to the cells of the first ReLU layer and hands each cell out as an
-independent subtree task (network, domain and bounds are shared at fork; a task is the pattern
-prefix, the affine map into the next layer and the node: a ball and the path's rows in LP geometry,
-the cell's vertices in vertex geometry).  Workers enumerate their
-subtrees with their own warm LP and stream regions back per task; the parent merges the counts and
-the region file.  The count is the same as a serial run's: the subtrees partition the search tree.
+**Tasks.**  A task is a node of the search tree entering layer k, named by the states of the ReLU
+neurons before layer k (its *prefix*): pure data, rebuilt on the worker by
+:meth:`~lrmilp.enumeration.TreeEnumerator.run_prefix`.  The root task (k = 0) is the whole search.
+
+**Dynamic splitting.**  A task runs for at most ``budget`` seconds as an ordinary depth-first search;
+after that, every node it reaches at a layer boundary below its own layer is returned as a new task
+instead of explored.  So no task holds a worker much longer than the budget plus one layer's walk,
+large subtrees are cut up exactly when they turn out to be large, and no messages pass between
+workers.  (Splits happen at layer boundaries only: one layer's own cells are explored by one task.)
+The subtrees partition the tree, so the count equals a serial run's.
+
+**Engines.**  ``jobs`` local processes (fork), or Dask distributed: ``dask="local"`` starts a
+LocalCluster with ``jobs`` workers, ``dask="tcp://host:port"`` uses a running scheduler (its workers
+need lrmilp installed).
+
+**Checkpoints.**  With ``checkpoint``, each finished task is journalled (one JSON line: key, counts,
+the tasks it handed out) after a header that fingerprints the network, domain and tol.  A run
+restarted with the same file skips every journalled task and ends with the same count as an
+uninterrupted run; a file of another problem is refused.
+
+Memory: the parent holds the pending tasks' prefixes and one finished task's regions at a time;
+a worker holds its task's search path.
 """
 
 from __future__ import annotations
 
-import queue
+import hashlib
+import json
+import os
 import sys
-import threading
 import time
-from multiprocessing import get_context
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from .bounds import Bounds
 from .domains import Domain
 from .enumeration import CountResult, RegionWriter, TreeEnumerator, TreeStats, choose_geometry, tree_result
-from .network import Network
+from .errors import InputError
+from .network import Network, pack_pattern, unpack_pattern
+
+DEFAULT_BUDGET = 2.0
+"""Seconds a task searches before it hands out the rest of its subtree as new tasks."""
+
+
+def default_jobs() -> int:
+    """The cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every task of one count shares (sent to each worker once)."""
+
+    net: Network
+    domain: Domain
+    bounds: Bounds
+    tol: float
+    geometry: str
+    collect: bool
+    deadline: float | None  # wall clock (time.time())
+    token: str
+
 
 _WORKER: dict = {}
 
 
-def _init(net: Network, domain: Domain, bounds: Bounds, tol: float, collect: bool, geometry: str) -> None:
-    found: list = []
-    _WORKER["found"] = found
-    _WORKER["enum"] = TreeEnumerator(net, domain, tol=tol, bounds=bounds, geometry=geometry,
-                                     on_region=(lambda p, u, r: found.append((p, u, r))) if collect else None)
+def _enumerator(ctx: _Context) -> tuple[TreeEnumerator, list]:
+    """This worker's enumerator for ``ctx`` (built once; its warm LP is reused across tasks)."""
+    if _WORKER.get("token") != ctx.token:
+        found: list = []
+        children: list = []
+        enum = TreeEnumerator(ctx.net, ctx.domain, tol=ctx.tol, bounds=ctx.bounds, geometry=ctx.geometry,
+                              on_region=(lambda p, u, r: found.append((pack_pattern(p), u, r))) if ctx.collect
+                              else None,
+                              on_split=lambda k, prefix: children.append(_key(k, prefix)))
+        _WORKER.update(token=ctx.token, enum=enum, found=found, children=children)
+    return _WORKER["enum"], [_WORKER["found"], _WORKER["children"]]
 
 
-def _run_task(task) -> tuple[TreeStats, list, str | None]:
-    """One subtree on this worker's enumerator (its warm LP is reused across tasks)."""
-    enum: TreeEnumerator = _WORKER["enum"]
-    found: list = _WORKER["found"]
+def _key(k: int, prefix: np.ndarray) -> str:
+    return f"{k}:{pack_pattern(prefix).hex()}"
+
+
+def run_task(ctx: _Context, key: str, budget: float) -> dict:
+    """Run one task on this process: its counts, regions (if collected) and the tasks it handed out."""
+    enum, (found, children) = _enumerator(ctx)
     found.clear()
-    *node, deadline = task
+    children.clear()
+    k_str, hexbits = key.split(":")
+    prefix = unpack_pattern(bytes.fromhex(hexbits), ctx.net.neurons)
     enum.stats = TreeStats()
     enum.stopped = None
-    enum.deadline = deadline
-    enum.run_subtree(*node)
-    return enum.stats, list(found), enum.stopped
+    enum.deadline = ctx.deadline
+    enum.split_after = time.perf_counter() + budget
+    enum.run_prefix(int(k_str), prefix)
+    return {"key": key, "stats": vars(enum.stats).copy(), "stopped": enum.stopped, "children": list(children),
+            "regions": list(found)}
 
+
+# --- engines -----------------------------------------------------------------------------------------
+
+class _Inline:
+    """Tasks run one by one in this process (jobs = 1 with a checkpoint)."""
+
+    def __init__(self, ctx: _Context) -> None:
+        self.ctx = ctx
+        self.queue: list = []
+
+    def submit(self, key: str, budget: float):
+        self.queue.append((key, budget))
+        return key
+
+    def wait(self, pending: set) -> tuple[set, dict]:
+        key, budget = self.queue.pop()
+        return {key}, {key: run_task(self.ctx, key, budget)}
+
+    def close(self) -> None:
+        pass
+
+
+class _Local:
+    """``jobs`` forked worker processes."""
+
+    def __init__(self, ctx: _Context, jobs: int) -> None:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+        self.ctx = ctx
+        self.pool = ProcessPoolExecutor(jobs, mp_context=get_context("fork"))
+
+    def submit(self, key: str, budget: float):
+        return self.pool.submit(run_task, self.ctx, key, budget)
+
+    def wait(self, pending: set) -> tuple[set, dict]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        return done, {f: f.result() for f in done}
+
+    def close(self) -> None:
+        # A stopped count must not wait for running subtrees: terminate the workers (the executor
+        # keeps them in a private dict; shutdown() alone would wait for running tasks).
+        procs = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join()
+
+
+class _Dask:
+    """Dask distributed: a LocalCluster of ``jobs`` single-threaded workers, or a running scheduler."""
+
+    def __init__(self, ctx: _Context, jobs: int, address: str) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise InputError("--dask needs dask[distributed] (pip install 'lrmilp[dask]')") from None
+        self.cluster = None
+        if address == "local":
+            self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+            self.client = Client(self.cluster)
+        else:
+            try:
+                self.client = Client(address, timeout=10)
+            except OSError as e:
+                raise InputError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+        self.ctx = self.client.scatter(ctx, broadcast=True)
+
+    def submit(self, key: str, budget: float):
+        return self.client.submit(run_task, self.ctx, key, budget, key=f"lrmilp-{key}-{time.time_ns()}", pure=False)
+
+    def wait(self, pending: set) -> tuple[set, dict]:
+        from distributed import wait
+        done = wait(list(pending), return_when="FIRST_COMPLETED").done
+        return set(done), {f: f.result() for f in done}
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+# --- checkpoints ---------------------------------------------------------------------------------------
+
+def fingerprint(net: Network, domain: Domain, tol: float) -> str:
+    """A hash of everything a count depends on: weights, biases, ReLU flags, the domain and tol."""
+    h = hashlib.sha256()
+    for layer in net.layers:
+        M = layer.matrix
+        dense = M.toarray() if hasattr(M, "toarray") else np.asarray(M)
+        h.update(np.ascontiguousarray(dense, dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray(layer.bias, dtype=np.float64).tobytes())
+        h.update(b"R" if layer.relu else b"L")
+    h.update(json.dumps(domain.describe(), sort_keys=True, default=str).encode())
+    for arr in (domain.lo, domain.hi, domain.A_ub, domain.b_ub, domain.origin, domain.basis):
+        if arr is not None:
+            h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+    h.update(repr(float(tol)).encode())
+    return h.hexdigest()
+
+
+class Journal:
+    """The checkpoint file: a header, then one line per finished task (appended, flushed, fsynced)."""
+
+    def __init__(self, path: str | Path, fp: str) -> None:
+        self.path = Path(path)
+        self.done: dict[str, dict] = {}
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open() as fh:
+                try:
+                    header = json.loads(fh.readline())
+                except json.JSONDecodeError:
+                    raise InputError(f"checkpoint {self.path} is not an lrmilp checkpoint") from None
+                if header.get("lrmilp_checkpoint") != 1 or header.get("fingerprint") != fp:
+                    raise InputError(f"checkpoint {self.path} belongs to another network, domain or tol")
+                for line in fh:
+                    try:
+                        rec = json.loads(line)
+                    except json.JSONDecodeError:
+                        break  # a line cut short by a kill: that task runs again
+                    self.done[rec["key"]] = rec
+            self.fh = self.path.open("a")
+        else:
+            try:
+                self.fh = self.path.open("w")
+            except OSError as e:
+                raise InputError(f"cannot write checkpoint {self.path}: {e.strerror}") from None
+            self._write({"lrmilp_checkpoint": 1, "fingerprint": fp})
+
+    def _write(self, obj: dict) -> None:
+        self.fh.write(json.dumps(obj) + "\n")
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
+    def record(self, result: dict) -> None:
+        self._write({"key": result["key"], "stats": result["stats"], "children": result["children"]})
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+# --- the coordinator -----------------------------------------------------------------------------------
 
 def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bounds: Bounds,
                    time_limit: float | None = None, max_regions: int | None = None,
-                   regions_out: str | Path | None = None, progress: bool = False, t0: float | None = None) -> CountResult:
-    """Count with ``jobs`` worker processes; same result as the serial enumerator.
+                   regions_out: str | Path | None = None, progress: bool = False, t0: float | None = None,
+                   dask: str | None = None, checkpoint: str | Path | None = None,
+                   budget: float | None = None) -> CountResult:
+    """Count with ``jobs`` workers (local processes, or Dask when ``dask`` is "local" or an address).
 
-    Nets with one ReLU layer, and polygon geometry (d <= 2, fast anyway), run serially.
+    Same result as the serial enumerator (module docstring).  Polygon geometry (d <= 2, fast anyway)
+    always runs serially: its nodes are not rebuilt from prefixes.  With ``checkpoint``,
+    ``regions_out`` receives the regions of the tasks run in this invocation only.
     """
     t0 = time.perf_counter() if t0 is None else t0
-    relu = net.relu_layers
-    if len(relu) < 2 or choose_geometry(domain) == "polygon":
+    geometry = choose_geometry(domain)
+    if geometry == "polygon" or (jobs <= 1 and dask is None and checkpoint is None):
+        if checkpoint is not None:
+            raise InputError("--checkpoint needs an input dimension of at least 3 (2-D counts run serially)")
         from .counting import count_tree
         return count_tree(net, domain, tol=tol, jobs=1, time_limit=time_limit, max_regions=max_regions,
                           regions_out=regions_out, progress=progress)
+    budget = DEFAULT_BUDGET if budget is None else float(budget)
+    if not budget > 0:
+        raise InputError("--task-budget must be positive")
     deadline = None if time_limit is None else time.time() + time_limit - (time.perf_counter() - t0)
-    tasks: queue.Queue = queue.Queue()
-    parent = TreeEnumerator(net, domain, tol=tol, bounds=bounds, split_layer=relu[1],
-                            on_task=lambda *a: tasks.put(a + (deadline,)), time_limit=time_limit)
-    produced = [0]
-
-    def produce() -> None:
-        # The parent's own search (down to the first layer's cells) runs beside the workers, so they
-        # start on the first cell at once instead of waiting for the whole first layer.
-        try:
-            parent.run()
-        finally:
-            tasks.put(None)
-
-    def task_stream():
-        while (task := tasks.get()) is not None:
-            produced[0] += 1
-            yield task
-
+    fp = fingerprint(net, domain, tol)
+    ctx = _Context(net, domain, bounds, tol, geometry, regions_out is not None, deadline, fp[:16])
+    journal = Journal(checkpoint, fp) if checkpoint is not None else None
     writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
-    # Fork the workers before the producer thread exists: a fork while another thread holds a lock
-    # (inside HiGHS, BLAS or the interpreter) leaves that lock held forever in the child.
-    pool = get_context("fork").Pool(jobs, initializer=_init,
-                                    initargs=(net, domain, bounds, tol, writer is not None, parent.geometry))
-    producer = threading.Thread(target=produce, daemon=True)
-    producer.start()
     totals = TreeStats()
+    resumed = 0
+    to_run: list[str] = []
+    # Walk the journal from the root: finished tasks add their counts, their unfinished children run.
+    stack = [_key(0, np.zeros(net.neurons, dtype=bool))]  # the root task: the whole search
+    while stack:
+        key = stack.pop()
+        rec = journal.done.get(key) if journal else None
+        if rec is None:
+            to_run.append(key)
+        else:
+            resumed += 1
+            totals.add(TreeStats(**rec["stats"]))
+            stack.extend(rec["children"])
+    if dask is not None:
+        engine = _Dask(ctx, jobs, dask)
+    elif jobs > 1:
+        engine = _Local(ctx, jobs)
+    else:
+        engine = _Inline(ctx)
+    # A count that takes less than the budget stays one task; a longer one is cut up as it goes.
+    pending = {engine.submit(key, budget) for key in to_run}
     stopped = None
-    done = 0
+    tasks_done = 0
     try:
-        for stats, found, st in pool.imap_unordered(_run_task, task_stream(), chunksize=1):
-            done += 1
-            totals.add(stats)
-            if writer:
-                for p, u, r in found:
-                    writer.write(p, u, r)
-            stopped = stopped or st
-            if progress:
-                el = time.perf_counter() - t0
-                print(f"\r[lrmilp] subtrees {done}/{produced[0]}  regions {totals.regions:,}  "
-                      f"LPs {totals.lps:,} ({totals.lps / el:,.0f}/s)  {el:,.0f}s", end="", file=sys.stderr, flush=True)
+        while pending:
+            done, results = engine.wait(pending)
+            pending -= done
+            for res in results.values():
+                tasks_done += 1
+                totals.add(TreeStats(**res["stats"]))
+                if res["stopped"] is not None:
+                    stopped = stopped or res["stopped"]
+                if writer:
+                    for bits, u, r in res["regions"]:
+                        writer.write(unpack_pattern(bits, net.neurons), u, r)
+                if res["stopped"] is None:
+                    if journal:
+                        journal.record(res)
+                    pending |= {engine.submit(child, budget) for child in res["children"]}
+                if progress:
+                    el = time.perf_counter() - t0
+                    print(f"\r[lrmilp] tasks {tasks_done:,} done, {len(pending):,} pending  regions {totals.regions:,}"
+                          f"  LPs {totals.lps:,}  {el:,.0f}s", end="", file=sys.stderr, flush=True)
             if max_regions is not None and totals.regions >= max_regions:
                 stopped = "max_regions"
+            if stopped is not None:
                 break
     except KeyboardInterrupt:
         stopped = "interrupted"
     finally:
-        if stopped is not None:
-            parent.deadline = 0.0  # stop the parent's search at its next check
-        pool.terminate()
-        pool.join()
-        producer.join()
-        totals.add(parent.stats)
-        stopped = stopped or parent.stopped
+        engine.close()
+        if journal:
+            journal.close()
         if writer:
             writer.close()
     if progress:
         print(file=sys.stderr)
-    return tree_result(totals, stopped=stopped, seconds=time.perf_counter() - t0, tol=tol, geometry=parent.geometry,
-                       bounds=bounds, domain=domain, jobs=jobs, subtrees=done)
+    return tree_result(totals, stopped=stopped, seconds=time.perf_counter() - t0, tol=tol, geometry=geometry,
+                       bounds=bounds, domain=domain, jobs=jobs, engine="dask" if dask else "local",
+                       tasks=tasks_done, resumed_tasks=resumed, budget=budget)

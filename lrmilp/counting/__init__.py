@@ -23,13 +23,16 @@ METHODS = ("tree", "milp", "scip", "gurobi")
 def count_regions(net: Network, domain: Domain, *, method: str = "tree", tol: float | None = None,
                   jobs: int = 1, time_limit: float | None = None, max_regions: int | None = None,
                   regions_out: str | Path | None = None, bound_method: str = "lp", progress: bool = False,
-                  radius: float | None = None) -> CountResult:
+                  radius: float | None = None, dask: str | None = None,
+                  checkpoint: str | Path | None = None, task_budget: float | None = None) -> CountResult:
     """Count the full-dimensional linear regions of ``net`` over ``domain``.
 
     The result is exact when ``complete`` is true; a run stopped by ``time_limit``, ``max_regions``
     or Ctrl-C returns ``complete=False`` and a count that is a valid lower bound.  ``tol`` is the
     method's tolerance for "non-empty interior" (reported with its meaning in the result).
     ``regions_out`` streams every region (pattern, interior point, margin) to a JSON-lines file.
+    The tree method runs on ``jobs`` local processes or a Dask cluster (``dask`` = "local" or a
+    scheduler address) and journals finished subtrees to ``checkpoint`` (see :mod:`lrmilp.parallel`).
     """
     if method not in METHODS:
         raise InputError(f"unknown count method '{method}' (expected one of {', '.join(METHODS)})")
@@ -42,7 +45,9 @@ def count_regions(net: Network, domain: Domain, *, method: str = "tree", tol: fl
     if method == "tree":
         return count_tree(net, domain, tol=DEFAULT_TOL if tol is None else tol, jobs=jobs, time_limit=time_limit,
                           max_regions=max_regions, regions_out=regions_out, bound_method=bound_method,
-                          progress=progress)
+                          progress=progress, dask=dask, checkpoint=checkpoint, task_budget=task_budget)
+    if dask is not None or checkpoint is not None:
+        raise InputError("--dask and --checkpoint work with --method tree only")
     from .solvers import count_with_solver
     return count_with_solver(net, domain, method=method, tol=tol, time_limit=time_limit,
                              max_regions=max_regions, regions_out=regions_out, progress=progress, radius=radius)
@@ -58,7 +63,8 @@ def tree_bounds(net: Network, domain: Domain, *, bound_method: str = "lp") -> Bo
 def count_tree(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, jobs: int = 1,
                time_limit: float | None = None, max_regions: int | None = None,
                regions_out: str | Path | None = None, bound_method: str = "lp",
-               progress: bool = False) -> CountResult:
+               progress: bool = False, dask: str | None = None, checkpoint: str | Path | None = None,
+               task_budget: float | None = None) -> CountResult:
     """The one-tree enumerator (see :mod:`lrmilp.enumeration`)."""
     t0 = time.perf_counter()
     if tol <= 0:
@@ -66,10 +72,12 @@ def count_tree(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, jobs: 
     if not net.relu_layers:
         return CountResult(1, True, "tree", time.perf_counter() - t0, 0, tol, TREE_TOL_MEANING)
     bounds = tree_bounds(net, domain, bound_method=bound_method)
-    if jobs > 1:
+    if jobs > 1 or dask is not None or checkpoint is not None:
         from ..parallel import count_parallel
         return count_parallel(net, domain, tol=tol, jobs=jobs, bounds=bounds, time_limit=time_limit,
-                              max_regions=max_regions, regions_out=regions_out, progress=progress, t0=t0)
+                              max_regions=max_regions, regions_out=regions_out, progress=progress, t0=t0,
+                              dask=dask, checkpoint=checkpoint,
+                              budget=task_budget)
     writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
     enum = TreeEnumerator(net, domain, tol=tol, bounds=bounds, on_region=writer.write if writer else None,
                           time_limit=None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3),
