@@ -511,7 +511,7 @@ def faces(model, trust, box, box_file, unbounded, tol, rays, seed, time_limit, m
 @model_argument
 @json_option
 def cones(model, trust, as_json):
-    """Cone statistics of stacked conv layers: apex, opening angle, rotation, state per filter."""
+    """Cone statistics of stacked conv layers (Gamba et al.): apex, opening, rotation, nesting state per filter."""
     from .geometry.cones import cone_statistics
     net = load(model, trust)
     res = cone_statistics(net).to_dict()
@@ -519,8 +519,9 @@ def cones(model, trust, as_json):
     def human(r):
         if not r["pairs"]:
             return "no pair of stacked conv layers (conv + ReLU, then conv)"
-        return "\n".join(f"layers {p['layers']}: rotation {p['rotation_deg']:.2f} deg, states {p['counts']}"
-                         for p in r["pairs"])
+        def rot(p):
+            return "n/a" if p["rotation_deg"] is None else f"{p['rotation_deg']:.2f} deg"
+        return "\n".join(f"layers {p['layers']}: rotation {rot(p)}, states {p['counts']}" for p in r["pairs"])
 
     emit(res, as_json, human)
 

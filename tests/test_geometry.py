@@ -17,7 +17,7 @@ from lrmilp.counting import count_regions
 from lrmilp.domains import Box, Unbounded, plane, segment
 from lrmilp.geometry import (boundary_distance, cone_statistics, line_regions, plane_partition,
                              polyline_regions, region_faces)
-from lrmilp.geometry.cones import filter_cone
+from lrmilp.geometry.cones import filter_cone, kernel_rotation, nesting_state
 
 from oracles import sawtooth
 
@@ -168,31 +168,87 @@ def test_faces_on_a_box_count_box_sides():
 
 
 # --- cones -----------------------------------------------------------------------------------------
-def test_filter_cone_states():
-    ones = np.ones((1, 2, 2))
-    assert filter_cone(ones, 1.0)["state"] == "OUT_FULL_IN"          # apex -1/4, wide, O inside
-    assert filter_cone(ones, 1.0)["orthant_inside"]
-    assert filter_cone(ones, -1.0)["state"] == "IN_PARTIAL_OUT"      # apex +1/4, wide
-    thin = np.array([1.0, -0.9, 0.0, 0.0]).reshape(1, 2, 2)          # |S| = 0.1 < |w|: narrow
-    assert filter_cone(thin, -1.0)["state"] == "IN_FULL_OUT"         # apex 10
-    assert filter_cone(thin, 1.0)["state"] == "OUT_PARTIAL_IN"       # apex -10
-    assert filter_cone(np.array([1.0, -1.0]).reshape(1, 1, 2), 0.3)["state"] == "NO_APEX"
-    assert filter_cone(ones, 1.0)["angle_deg"] == pytest.approx(90.0)
+# Definitions after Gamba et al. (reference code github.com/magamba/cones): apex -b/sum(w) on the
+# identity line, opening arcsin(|sum w| / (|w| sqrt(n))) in the layer's input space R^n, states from
+# D = max(upper apex - lower apex), O = min(upper opening - lower opening).
+def test_filter_cone_apex_and_opening():
+    ones = np.ones((1, 2, 2))                                       # S = 4, |w| = 2
+    c = filter_cone(ones, 1.0)                                      # n = 4: sin = 4 / (2 * 2) = 1
+    assert c["apex"] == pytest.approx(-0.25) and c["orientation"] == 1
+    assert c["angle_deg"] == pytest.approx(90.0) and c["opening"] == pytest.approx(1.0)
+    c = filter_cone(ones, 1.0, dim=16)                              # whole 4x4 input: sin = 4 / (2 * 4)
+    assert c["angle_deg"] == pytest.approx(30.0) and c["opening"] == pytest.approx(1 / 3)
+    c = filter_cone(-ones, 1.0)
+    assert c["apex"] == pytest.approx(0.25) and c["orientation"] == -1
+    thin = np.array([1.0, -0.9, 0.0, 0.0]).reshape(1, 2, 2)          # S = 0.1, |w| = sqrt(1.81)
+    assert filter_cone(thin, -1.0)["apex"] == pytest.approx(10.0)
+    assert filter_cone(thin, -1.0)["angle_deg"] == pytest.approx(
+        np.degrees(np.arcsin(0.1 / (np.sqrt(1.81) * 2))))
+    assert filter_cone(np.array([1.0, -1.0]).reshape(1, 1, 2), 0.3)["apex"] is None
+    with pytest.raises(ValueError):
+        filter_cone(ones, 1.0, dim=3)
+
+
+def test_nesting_state_is_the_reference_rule():
+    assert nesting_state([0.5], [0.2]) == "OUT_PARTIAL_IN"
+    assert nesting_state([0.5], [-0.2]) == "OUT_FULL_IN"
+    assert nesting_state([0.0], [0.0]) == "OUT_FULL_IN"               # D = 0 is OUT, O = 0 is FULL
+    assert nesting_state([-0.5], [0.0]) == "IN_FULL_OUT"              # O = 0 is FULL
+    assert nesting_state([-0.5], [-0.2]) == "IN_PARTIAL_OUT"
+    assert nesting_state([-1.0, 0.5], [0.2, -0.1]) == "OUT_FULL_IN"   # max of the apex gaps, min of openings
+    assert nesting_state([-1.0, -0.5], [0.3, 0.1]) == "IN_FULL_OUT"
+
+
+def test_kernel_rotation():
+    u, v = np.array([[1.0, -1.0]]), np.array([[-1.0, 1.0]])
+    assert kernel_rotation(u, u, (3, 3)) == pytest.approx(0.0, abs=1e-6)
+    assert kernel_rotation(u, v, (3, 3)) == pytest.approx(60.0)     # best shift: dot 1, norms sqrt 2
+    # components orthogonal to the identity line of a 1x3 channel: Pu = (1,1,0) - 2/3, Pv = (1,0,0) - 1/3
+    # |Pu|^2 = |Pv|^2 = 2/3, best dot 1 - 2/3: cos = 1/2 (45 deg without the projection)
+    assert kernel_rotation(np.array([[1.0, 1.0]]), np.array([[1.0, 0.0]]), (1, 3)) == pytest.approx(60.0)
+    assert kernel_rotation(np.array([[1.0, 1.0]]), np.array([[1.0, 0.0]]), (1, 2)) is None  # Pu = 0
 
 
 def test_cone_statistics_on_a_cnn():
-    rng = np.random.default_rng(0)
-    l1 = Conv2d(rng.normal(size=(3, 1, 2, 2)), rng.normal(size=3), (1, 5, 5))
-    l2 = Conv2d(rng.normal(size=(4, 3, 2, 2)), rng.normal(size=4), l1.out_shape)
-    net = Network([l1, l2], (1, 5, 5))
-    res = cone_statistics(net).to_dict()
-    assert len(res["pairs"]) == 1 and len(res["pairs"][0]["filters"]) == 4
-    assert sum(res["pairs"][0]["counts"].values()) == 4
-    assert 0.0 <= res["pairs"][0]["rotation_deg"] <= 90.0
-    # a single-channel layer with positive filter sums maps constant images to constant ones: no rotation
-    l1 = Conv2d(np.abs(rng.normal(size=(1, 1, 2, 2))), np.zeros(1), (1, 4, 4))
-    l2 = Conv2d(rng.normal(size=(2, 1, 2, 2)), np.zeros(2), l1.out_shape)
-    assert cone_statistics(Network([l1, l2], (1, 4, 4))).pairs[0]["rotation_deg"] < 1.0
+    # layer 0 on 1x3x3 (n = 9): two all-ones 2x2 filters, apexes 0.25 and 0.5, opening arcsin(4 / (2*3))
+    l1 = Conv2d(np.ones((2, 1, 2, 2)), np.array([-1.0, -2.0]), (1, 3, 3))
+    low_open = np.arcsin(2 / 3) / (np.pi / 2)
+    ones, narrow = np.ones((2, 2, 2)), np.array([[[1.0, -1.0], [1.0, -1.0]], [[1.0, 0.0], [0.0, 0.0]]])
+    flat = np.array([[[1.0, -1.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    # layer 1 on 2x2x2 (n = 8): ones has opening 90 deg (wider than layer 0), narrow arcsin(1/sqrt(40))
+    W = np.stack([ones, ones, ones, narrow, narrow, flat])
+    b = np.array([-8.0, 0.0, -2.4, -1.0, 1.0, 0.0])                  # apexes 1, 0, 0.3, 1, -1, none
+    l2 = Conv2d(W, b, l1.out_shape)
+    res = cone_statistics(Network([l1, l2], (1, 3, 3))).to_dict()
+    pair = res["pairs"][0]
+    assert [lc["apex"] for lc in pair["lower_filters"]] == pytest.approx([0.25, 0.5])
+    assert [f["state"] for f in pair["filters"]] == [
+        "OUT_PARTIAL_IN",   # apex 1 beyond both, wider
+        "IN_FULL_OUT",      # apex 0 before both, wider
+        "OUT_PARTIAL_IN",   # apex 0.3: beyond 0.25 only, and D is a max
+        "OUT_FULL_IN",      # apex 1, narrower
+        "IN_PARTIAL_OUT",   # apex -1, narrower
+        "NO_APEX"]
+    assert pair["counts"] == {"OUT_FULL_IN": 1, "OUT_PARTIAL_IN": 2, "IN_FULL_OUT": 1,
+                              "IN_PARTIAL_OUT": 1, "NO_APEX": 1}
+    assert res["counts"] == pair["counts"]
+    p = pair["filters"][0]
+    assert p["apex"] == pytest.approx(1.0) and p["angle_deg"] == pytest.approx(90.0)
+    assert p["apex_distance"] == pytest.approx((0.75 + 0.5) / 2)
+    assert p["opening_distance"] == pytest.approx(1 - low_open)
+    assert pair["filters"][3]["angle_deg"] == pytest.approx(np.degrees(np.arcsin(1 / np.sqrt(40))))
+    # all-ones kernels fill the 2x2 grid: normals along the identity line, no rotation defined
+    assert pair["rotation_deg"] is None
+
+
+def test_cone_rotation_in_a_cnn():
+    # kernel [-1, 1] of layer 1 against kernel [1, -1] of layer 0: 60 deg (see test_kernel_rotation)
+    l1 = Conv2d(np.array([1.0, -1.0]).reshape(1, 1, 1, 2), np.zeros(1), (1, 3, 3))
+    l2 = Conv2d(np.array([-1.0, 1.0]).reshape(1, 1, 1, 2), np.zeros(1), l1.out_shape)
+    pair = cone_statistics(Network([l1, l2], (1, 3, 3))).pairs[0]
+    assert pair["rotation_deg"] == pytest.approx(60.0)
+    assert pair["filters"][0]["rotation"] == pytest.approx(2 / 3)
+    assert pair["filters"][0]["state"] == "NO_APEX"                   # both sums are 0
 
 
 # --- command line ----------------------------------------------------------------------------------
