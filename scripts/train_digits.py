@@ -104,8 +104,10 @@ def build(torch, spec: Spec, seed: int):
     return seq
 
 
-def train(torch, spec: Spec, X: np.ndarray, y: np.ndarray, *, seed: int = SEED, on_epoch=None):
-    """Train ``spec`` for EPOCHS epochs; ``on_epoch(epoch, module)`` is called after epochs 0..EPOCHS."""
+def train(torch, spec: Spec, X: np.ndarray, y: np.ndarray, *, seed: int = SEED, epochs: int = EPOCHS,
+          on_epoch=None):
+    """Train ``spec`` for ``epochs`` epochs; ``on_epoch(epoch, module)`` is called after epochs 0..epochs.
+    The model after epoch E does not depend on ``epochs`` (so a snapshot is reproduced by epochs=E)."""
     model = build(torch, spec, seed)
     Xt = torch.tensor(X, dtype=torch.float32).reshape(len(X), *model.input_shape)
     yt = torch.tensor(y, dtype=torch.int64)
@@ -114,7 +116,7 @@ def train(torch, spec: Spec, X: np.ndarray, y: np.ndarray, *, seed: int = SEED, 
     order = torch.Generator().manual_seed(seed)
     if on_epoch:
         on_epoch(0, model)
-    for epoch in range(1, EPOCHS + 1):
+    for epoch in range(1, epochs + 1):
         model.train()
         perm = torch.randperm(len(Xt), generator=order)
         for i in range(0, len(perm), BATCH):

@@ -35,6 +35,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -181,7 +182,7 @@ def _models(base: Path, models, exclude) -> list[tuple[str, Path, str]]:
             if rp in drop or rp in seen:
                 continue
             seen.add(rp)
-            rel = Path(_relpath(rp, base)).as_posix()
+            rel = Path(os.path.relpath(rp, base)).as_posix()
             out.append((rel, rp, hashlib.sha256(rp.read_bytes()).hexdigest()[:16]))
     if not out:
         raise InputError("no model left after exclude")
@@ -193,11 +194,6 @@ def _expand_loose(base: Path, pattern: str) -> list[Path]:
         return _expand(base, pattern, "exclude")
     except InputError:
         return []  # excluding nothing is not a mistake
-
-
-def _relpath(p: Path, base: Path) -> str:
-    import os
-    return os.path.relpath(p, base)
 
 
 def _domains(domains) -> dict[str, dict]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from ..errors import InputError
@@ -70,8 +70,7 @@ def task_kind(name: str, *, value: str | None = None, search_path: str | None = 
     first on sys.path).  Raises InputError for an unknown name or a plugin that does not import."""
     if name in TASKS:
         kind = TASKS[name]
-        return kind if value is None else TaskKind(kind.name, kind.target, value, kind.uses_domain,
-                                                   kind.path_options, kind.requires)
+        return kind if value is None else replace(kind, value=value)
     if ":" not in name:
         raise InputError(f"unknown task kind '{name}' (expected one of {', '.join(TASKS)}, or module:function)")
     kind = TaskKind(name, name, value)
