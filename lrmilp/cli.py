@@ -356,6 +356,7 @@ def sample(model, trust, box, box_file, unbounded, samples, distribution, sigma,
                                  f"{r['distribution']} samples ({r['seconds']:.2f}s): a lower bound, not a count")
 
 
+<<<<<<< HEAD
 # --- geometry: line, plane, distance, faces, cones ------------------------------------------------
 def _load_array(path: str, what: str) -> np.ndarray:
     """A numeric .npy array, or InputError naming the option."""
@@ -524,6 +525,31 @@ def cones(model, trust, as_json):
         return "\n".join(f"layers {p['layers']}: rotation {rot(p)}, states {p['counts']}" for p in r["pairs"])
 
     emit(res, as_json, human)
+=======
+# --- bench ---------------------------------------------------------------------------------------
+@main.command()
+@click.argument("spec", type=str)
+@click.option("--jobs", type=click.IntRange(1), default=None, help="Runs in parallel (default: the spec's jobs, 1).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Result file stem: STEM.jsonl and STEM.csv (default: the spec's output).")
+@click.option("--retry-errors", is_flag=True, help="Run again the runs recorded as errors.")
+@click.option("--dry-run", is_flag=True, help="List the runs and whether each is done; run nothing.")
+@json_option
+def bench(spec, jobs, out, retry_errors, dry_run, as_json):
+    """Run the models x domains x tasks of SPEC.toml; a rerun resumes, skipping finished runs."""
+    from .bench import Interrupted, load_spec, run_bench, summary_table
+    from .bench.runner import dry_run as plan
+    parsed = load_spec(spec, output=out)
+    if dry_run:
+        res = plan(parsed)
+    else:
+        try:
+            res = run_bench(parsed, jobs=jobs, retry_errors=retry_errors)
+        except Interrupted as e:
+            click.echo(f"lrmilp: {e}", err=True)
+            sys.exit(130)
+    emit(res, as_json, summary_table)
+>>>>>>> bench
 
 
 if __name__ == "__main__":  # pragma: no cover
