@@ -356,7 +356,6 @@ def sample(model, trust, box, box_file, unbounded, samples, distribution, sigma,
                                  f"{r['distribution']} samples ({r['seconds']:.2f}s): a lower bound, not a count")
 
 
-<<<<<<< HEAD
 # --- geometry: line, plane, distance, faces, cones ------------------------------------------------
 def _load_array(path: str, what: str) -> np.ndarray:
     """A numeric .npy array, or InputError naming the option."""
@@ -525,7 +524,8 @@ def cones(model, trust, as_json):
         return "\n".join(f"layers {p['layers']}: rotation {rot(p)}, states {p['counts']}" for p in r["pairs"])
 
     emit(res, as_json, human)
-=======
+
+
 # --- bench ---------------------------------------------------------------------------------------
 @main.command()
 @click.argument("spec", type=str)
@@ -549,7 +549,6 @@ def bench(spec, jobs, out, retry_errors, dry_run, as_json):
             click.echo(f"lrmilp: {e}", err=True)
             sys.exit(130)
     emit(res, as_json, summary_table)
->>>>>>> bench
 
 
 if __name__ == "__main__":  # pragma: no cover

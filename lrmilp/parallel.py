@@ -121,8 +121,18 @@ class _Inline:
         key, budget = self.queue.pop()
         return {key}, {key: run_task(self.ctx, key, budget)}
 
+    def drain(self, pending: set, timeout: float) -> list:
+        return []  # the interrupted task ran in this process and has already returned
+
     def close(self) -> None:
         pass
+
+
+def _ignore_sigint() -> None:
+    """Workers ignore Ctrl-C between tasks (an idle worker killed by it would break the pool); during a
+    task the enumerator's own handler stops the search and returns the partial count."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _Local:
@@ -132,7 +142,7 @@ class _Local:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
         self.ctx = ctx
-        self.pool = ProcessPoolExecutor(jobs, mp_context=get_context("fork"))
+        self.pool = ProcessPoolExecutor(jobs, mp_context=get_context("fork"), initializer=_ignore_sigint)
 
     def submit(self, key: str, budget: float):
         return self.pool.submit(run_task, self.ctx, key, budget)
@@ -141,6 +151,10 @@ class _Local:
         from concurrent.futures import FIRST_COMPLETED, wait
         done, _ = wait(pending, return_when=FIRST_COMPLETED)
         return done, {f: f.result() for f in done}
+
+    def drain(self, pending: set, timeout: float) -> list:
+        from concurrent.futures import wait
+        return _finished(wait(pending, timeout=timeout).done)
 
     def close(self) -> None:
         # A stopped count must not wait for running subtrees: terminate the workers (the executor
@@ -180,10 +194,28 @@ class _Dask:
         done = wait(list(pending), return_when="FIRST_COMPLETED").done
         return set(done), {f: f.result() for f in done}
 
+    def drain(self, pending: set, timeout: float) -> list:
+        from distributed import wait
+        try:
+            return _finished(wait(list(pending), timeout=timeout).done)
+        except Exception:  # noqa: BLE001  (the wait timed out: nothing more to collect)
+            return [f.result() for f in pending if f.status == "finished"]
+
     def close(self) -> None:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _finished(futures) -> list:
+    """Results of the futures that ended with one (an interrupted pool may have broken some)."""
+    out = []
+    for f in futures:
+        try:
+            out.append(f.result())
+        except Exception:  # noqa: BLE001  (a worker killed by the interrupt: its subtree is lost)
+            pass
+    return out
 
 
 # --- checkpoints ---------------------------------------------------------------------------------------
@@ -298,22 +330,28 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
     pending = {engine.submit(key, budget) for key in to_run}
     stopped = None
     tasks_done = 0
+
+    def absorb(res: dict, resubmit: bool) -> None:
+        nonlocal stopped, tasks_done, pending
+        tasks_done += 1
+        totals.add(TreeStats(**res["stats"]))
+        if res["stopped"] is not None:
+            stopped = stopped or res["stopped"]
+        if writer:
+            for bits, u, r in res["regions"]:
+                writer.write(unpack_pattern(bits, net.neurons), u, r)
+        if res["stopped"] is None:
+            if journal:
+                journal.record(res)
+            if resubmit:
+                pending |= {engine.submit(child, budget) for child in res["children"]}
+
     try:
         while pending:
             done, results = engine.wait(pending)
             pending -= done
             for res in results.values():
-                tasks_done += 1
-                totals.add(TreeStats(**res["stats"]))
-                if res["stopped"] is not None:
-                    stopped = stopped or res["stopped"]
-                if writer:
-                    for bits, u, r in res["regions"]:
-                        writer.write(unpack_pattern(bits, net.neurons), u, r)
-                if res["stopped"] is None:
-                    if journal:
-                        journal.record(res)
-                    pending |= {engine.submit(child, budget) for child in res["children"]}
+                absorb(res, resubmit=True)
                 if progress:
                     el = time.perf_counter() - t0
                     print(f"\r[lrmilp] tasks {tasks_done:,} done, {len(pending):,} pending  regions {totals.regions:,}"
@@ -324,6 +362,9 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
                 break
     except KeyboardInterrupt:
         stopped = "interrupted"
+        # Ctrl-C reached the workers too: each stops its subtree and returns what it counted.
+        for res in engine.drain(pending, timeout=10.0):
+            absorb(res, resubmit=False)
     finally:
         engine.close()
         if journal:
