@@ -60,6 +60,8 @@ VERTEX_MAX_DIM = 6
 vertices, so every hyperplane test is exact arithmetic and LPs are needed only for thin cells."""
 VERTEX_EPS = 1e-9
 """Points within this distance of a hyperplane count as lying on it when a cell is clipped."""
+_ON_PLANE = np.array([-VERTEX_EPS, np.nextafter(VERTEX_EPS, np.inf)])
+"""Sorted values v split as v < -VERTEX_EPS | |v| <= VERTEX_EPS | v > VERTEX_EPS at these (searchsorted)."""
 
 INF = highspy.kHighsInf
 
@@ -593,11 +595,11 @@ class TreeEnumerator:
     def _cell_ball(self, cell: "_VertexCell") -> tuple[np.ndarray, float]:
         """An interior point of the cell and a ball radius certified there; exact (one LP) only when
         the certified radius does not already exceed tol."""
-        p = cell.V.sum(axis=0) / len(cell.V)
-        r = float((cell.rhs - cell.rows @ p).min())
+        p = cell.centroid()
+        r = -float(cell.rows.dot(p).max())
         if r > self.tol:
-            return p, r
-        t, u = _chebyshev(cell.rows, cell.rhs)
+            return p[:-1], r
+        t, u = _chebyshev(cell.rows[:, :-1], -cell.rows[:, -1])
         self.stats.lps += 1
         if t <= self.tol:
             self.stats.lps_empty += 1
@@ -619,32 +621,36 @@ class TreeEnumerator:
             return
         setup = self._layer_setup(k, M, m)
         A, c, norms, safe, const = setup
+        units = np.c_[A, c] / safe[:, None]  # (u, 1) -> signed distance to each hyperplane
         # Branch on hyperplanes far from the cell's centre first (fewer sub-cells to test them on).
-        dist = np.abs(cell.V.mean(axis=0) @ A.T + c) / safe
-        order = np.argsort(-np.where(const, np.inf, dist))
-        self._neuron_vert(k, 0, setup, order, np.zeros(layer.out_size, dtype=bool), cell)
+        dist = np.abs(units.dot(cell.centroid()))
+        order = np.argsort(-np.where(const, np.inf, dist)).tolist()
+        self._neuron_vert(k, 0, (*setup, units), order, np.zeros(layer.out_size, dtype=bool), cell)
 
-    def _neuron_vert(self, k: int, pos: int, setup, order: np.ndarray, states: np.ndarray,
+    def _neuron_vert(self, k: int, pos: int, setup, order: list[int], states: np.ndarray,
                      cell: "_VertexCell") -> None:
-        A, c, norms, safe, const = setup
+        A, c, norms, safe, const, units = setup
         n = A.shape[0]
         off = self.offsets[k]
         tol = self.tol
+        D = units.dot(cell.V.T)  # D[j]: signed distances of the cell's points to hyperplane j
         while pos < n:
             j = order[pos]
             if const[j]:
                 s = bool(c[j] > 0)
             else:
-                vals = (cell.V @ A[j] + c[j]) / norms[j]
+                vals = D[j]
                 hi, lo = vals.max(), vals.min()
                 if hi <= tol:
                     s = False
                     if hi > VERTEX_EPS:  # a sliver of the active side: cut it off
-                        cell = cell.clip(A[j] / norms[j], c[j] / norms[j], False, vals)
+                        cell = cell.clip(units[j], False, vals)
+                        D = units.dot(cell.V.T)
                 elif lo >= -tol:
                     s = True
                     if lo < -VERTEX_EPS:
-                        cell = cell.clip(A[j] / norms[j], c[j] / norms[j], True, vals)
+                        cell = cell.clip(units[j], True, vals)
+                        D = units.dot(cell.V.T)
                 else:
                     break
                 self.stats.bound_skips += 1
@@ -654,7 +660,7 @@ class TreeEnumerator:
         if pos == n:
             self._layer_vert(k + 1, A * states[:, None], c * states, cell)
             return
-        parts = cell.split(A[j] / norms[j], c[j] / norms[j], vals)
+        parts = cell.split(units[j], vals)
         for s, part in zip((True, False), parts):
             if part is None:
                 continue
@@ -717,27 +723,31 @@ class TreeEnumerator:
 
 
 class _VertexCell:
-    """A bounded convex cell {u : rows u <= rhs} held by a superset of its vertices.
+    """A bounded convex cell held by a superset of its vertices, in homogeneous coordinates.
 
-    ``V`` holds every vertex of the cell (and possibly extra points of the cell: crossings of pairs
-    that share d-1 tight rows without being an edge, which only happens at degenerate vertices).  So
-    max/min of any linear function over V equal those over the cell, exactly.  Bit i of ``T[p]``
-    (packed in uint64 words) says point p lies on row i.  Clipping needs no LP and no convex hull:
-    points on the kept side stay, and each pair across the hyperplane sharing >= d-1 tight rows
-    (every true edge among them) adds its crossing point.
+    A point u is stored as (u, 1) and a row as (a, -b) for a u <= b, so the cell is
+    {x : rows x <= 0, x[-1] = 1} and every affine function of u is one dot product (the arrays are
+    tiny: the number of numpy calls sets the cost).  ``V`` holds every vertex of the cell (and
+    possibly extra points of the cell: crossings of pairs that share d-1 tight rows without being an
+    edge, which only happens at degenerate vertices).  So max/min of any affine function over V
+    equal those over the cell, exactly.  Bit i of ``T[p]`` (packed in uint64 words) says point p
+    lies on row i.  Clipping needs no LP and no convex hull: points on the kept side stay, and each
+    pair across the hyperplane sharing >= d-1 tight rows (every true edge among them) adds its
+    crossing point.
     """
 
-    __slots__ = ("V", "T", "rows", "rhs", "ball")
+    __slots__ = ("V", "T", "rows", "ball")
     MAX_POINTS = 20_000
 
-    def __init__(self, V, T, rows, rhs):
-        self.V, self.T, self.rows, self.rhs = V, T, rows, rhs
+    def __init__(self, V, T, rows):
+        self.V, self.T, self.rows = V, T, rows
         self.ball = None
 
     @classmethod
     def of_domain(cls, rows: np.ndarray, rhs: np.ndarray, box: tuple[np.ndarray, np.ndarray] | None = None
                   ) -> "_VertexCell | None":
-        """The domain's cell: a box's corners directly, any other polytope's vertices by qhull."""
+        """The cell {u : rows u <= rhs} of the domain: a box's corners directly, any other polytope's
+        vertices by qhull."""
         if box is not None:
             lo, hi = box
             V = np.array(np.meshgrid(*zip(lo, hi), indexing="ij")).reshape(len(lo), -1).T
@@ -752,52 +762,56 @@ class _VertexCell:
                 raise RuntimeError(f"vertex geometry: qhull failed on the domain ({e}); use geometry='lp'") from None
         slack = rhs[None, :] - V @ rows.T
         scale = 1.0 + np.abs(rhs)[None, :] + np.abs(V) @ np.abs(rows).T
-        return cls(V, _pack_rows(np.abs(slack) <= 1e-9 * scale), rows, rhs)
+        return cls(np.c_[V, np.ones(len(V))], _pack_rows(np.abs(slack) <= 1e-9 * scale), np.c_[rows, -rhs])
 
-    def clip(self, unit: np.ndarray, cu: float, active: bool, vals: np.ndarray) -> "_VertexCell | None":
-        """The part where (unit u + cu) >= 0 (active) or <= 0, as a new cell (None if empty)."""
-        return self.split(unit, cu, vals)[0 if active else 1]
+    def centroid(self) -> np.ndarray:
+        """The mean of the points, homogeneous (last entry 1)."""
+        return self.V.sum(axis=0) / len(self.V)
 
-    def split(self, unit: np.ndarray, cu: float, vals: np.ndarray) -> tuple["_VertexCell | None", ...]:
-        """Both parts, (unit u + cu >= 0, <= 0); ``vals`` are the points' values of unit u + cu.
+    def clip(self, h: np.ndarray, active: bool, vals: np.ndarray) -> "_VertexCell | None":
+        """The part where h x >= 0 (active) or <= 0, as a new cell (None if empty)."""
+        return self.split(h, vals)[0 if active else 1]
 
-        The crossing points lie on the hyperplane and belong to both parts: computed once.
+    def split(self, h: np.ndarray, vals: np.ndarray) -> tuple["_VertexCell | None", ...]:
+        """Both parts, (h x >= 0, h x <= 0); ``vals`` are the points' values h x.
+
+        The points sorted by value are [below | on | above] the hyperplane, so each part is a slice
+        plus the crossing points, which lie on the hyperplane and are computed once for both
+        (``take``, not fancy indexing: it is several times cheaper on arrays this small).
         """
-        pos, neg = vals > VERTEX_EPS, vals < -VERTEX_EPS
-        d = self.V.shape[1]
-        if pos.any() and neg.any():
-            Tp, Tn = self.T[pos], self.T[neg]
+        perm = vals.argsort()
+        vs = vals.take(perm)
+        lo, hi = vs.searchsorted(_ON_PLANE).tolist()  # below: [:lo], on: [lo:hi], above: [hi:]
+        V, T = self.V.take(perm, axis=0), self.T.take(perm, axis=0)
+        word, bit = divmod(len(self.rows), 64)  # the bit of the hyperplane's row
+        if word == T.shape[1]:
+            T = np.concatenate([T, np.zeros((len(T), 1), dtype=np.uint64)], axis=1)
+        mask = np.uint64(1 << bit)
+        n, d = V.shape[0], V.shape[1] - 1
+        if lo and hi < n:
             # rows shared by each pair across the hyperplane: popcount of the AND of packed bits
-            both = Tp[:, None, :] & Tn[None, :, :]
-            shared = np.bitwise_count(both[:, :, 0] if both.shape[2] == 1 else both).astype(np.int32)
-            if shared.ndim == 3:
-                shared = shared.sum(axis=2)
-            ip, iq = np.nonzero(shared >= d - 1)
-            P = self.V[pos][ip]
-            vp, vq = vals[pos][ip], vals[neg][iq]
-            X = P + (self.V[neg][iq] - P) * (vp / (vp - vq))[:, None]
-            TX = both[ip, iq]
+            if T.shape[1] == 1:
+                both = T[hi:] & T[:lo, 0]  # (above, 1) & (below,) -> (above, below)
+                ip, iq = np.nonzero(np.bitwise_count(both) >= d - 1)
+                TX = (both[ip, iq] | mask)[:, None]
+            else:
+                both = T[hi:, None, :] & T[None, :lo, :]
+                ip, iq = np.nonzero(np.bitwise_count(both).sum(axis=2) >= d - 1)
+                TX = both[ip, iq]
+                TX[:, word] |= mask
+            ip += hi
+            P, vp = V.take(ip, axis=0), vs.take(ip)
+            X = P + (V.take(iq, axis=0) - P) * (vp / (vp - vs.take(iq)))[:, None]
         else:
-            X, TX = self.V[:0], self.T[:0]
-        if len(self.V) + len(X) > self.MAX_POINTS:
+            X, TX = V[:0], T[:0]
+        if n + len(X) > self.MAX_POINTS:
             raise RuntimeError("vertex geometry: too many points; use geometry='lp'")
-        new_row = len(self.rhs)  # the bit of the hyperplane's row
-        word, bit = divmod(new_row, 64)
-        parts = []
-        for side, row, rhs in ((pos, -unit, cu), (neg, unit, -cu)):
-            if not side.any():
-                parts.append(None)
-                continue
-            keep = side | ~(pos | neg)  # this side's points and those on the hyperplane
-            T = np.concatenate([self.T[keep], TX])
-            if word == T.shape[1]:
-                T = np.concatenate([T, np.zeros((len(T), 1), dtype=np.uint64)], axis=1)
-            on = np.concatenate([~side[keep], np.ones(len(X), dtype=bool)])
-            T[on, word] |= np.uint64(1 << bit)
-            parts.append(_VertexCell(np.concatenate([self.V[keep], X]), T,
-                                     np.concatenate([self.rows, row[None, :]]), np.append(self.rhs, rhs)))
-        return tuple(parts)
-
+        if hi > lo:
+            T[lo:hi, word] |= mask
+        return (_VertexCell(np.concatenate([V[lo:], X]), np.concatenate([T[lo:], TX]),
+                            np.concatenate([self.rows, -h[None]])) if hi < n else None,
+                _VertexCell(np.concatenate([V[:hi], X]), np.concatenate([T[:hi], TX]),
+                            np.concatenate([self.rows, h[None]])) if lo else None)
 
 def _pack_rows(B: np.ndarray) -> np.ndarray:
     """Boolean (n, m) -> (n, ceil(m/64)) uint64 words, bit i of row p = B[p, i]."""
