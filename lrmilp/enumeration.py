@@ -62,6 +62,7 @@ VERTEX_EPS = 1e-9
 """Points within this distance of a hyperplane count as lying on it when a cell is clipped."""
 _ON_PLANE = np.array([-VERTEX_EPS, np.nextafter(VERTEX_EPS, np.inf)])
 """Sorted values v split as v < -VERTEX_EPS | |v| <= VERTEX_EPS | v > VERTEX_EPS at these (searchsorted)."""
+_BITS = [np.uint64(1 << b) for b in range(64)]
 
 INF = highspy.kHighsInf
 
@@ -621,7 +622,7 @@ class TreeEnumerator:
             return
         setup = self._layer_setup(k, M, m)
         A, c, norms, safe, const = setup
-        units = np.c_[A, c] / safe[:, None]  # (u, 1) -> signed distance to each hyperplane
+        units = np.concatenate([A, c[:, None]], axis=1) / safe[:, None]  # (u, 1) -> signed distance
         # Branch on hyperplanes far from the cell's centre first (fewer sub-cells to test them on).
         dist = np.abs(units.dot(cell.centroid()))
         order = np.argsort(-np.where(const, np.inf, dist)).tolist()
@@ -786,14 +787,15 @@ class _VertexCell:
         word, bit = divmod(len(self.rows), 64)  # the bit of the hyperplane's row
         if word == T.shape[1]:
             T = np.concatenate([T, np.zeros((len(T), 1), dtype=np.uint64)], axis=1)
-        mask = np.uint64(1 << bit)
+        mask = _BITS[bit]
         n, d = V.shape[0], V.shape[1] - 1
         if lo and hi < n:
             # rows shared by each pair across the hyperplane: popcount of the AND of packed bits
             if T.shape[1] == 1:
                 both = T[hi:] & T[:lo, 0]  # (above, 1) & (below,) -> (above, below)
-                ip, iq = np.nonzero(np.bitwise_count(both) >= d - 1)
-                TX = (both[ip, iq] | mask)[:, None]
+                f = (np.bitwise_count(both) >= d - 1).ravel().nonzero()[0]  # flat: 2-D nonzero is slow
+                TX = (both.ravel().take(f) | mask)[:, None]
+                ip, iq = np.divmod(f, lo)
             else:
                 both = T[hi:, None, :] & T[None, :lo, :]
                 ip, iq = np.nonzero(np.bitwise_count(both).sum(axis=2) >= d - 1)
