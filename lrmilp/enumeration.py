@@ -594,22 +594,44 @@ class TreeEnumerator:
 
     # --- vertex geometry (3 <= d <= VERTEX_MAX_DIM, bounded) ------------------------------------
     def _cell_ball(self, cell: "_VertexCell") -> tuple[np.ndarray, float]:
-        """An interior point of the cell and a ball radius certified there; exact (one LP) only when
-        the certified radius does not already exceed tol."""
+        """An interior point of the cell (homogeneous) and a ball radius certified there; exact (one
+        LP) only when the certified radius does not already exceed tol."""
         p = cell.centroid()
         r = -float(cell.rows.dot(p).max())
         if r > self.tol:
-            return p[:-1], r
+            return p, r
         t, u = _chebyshev(cell.rows[:, :-1], -cell.rows[:, -1])
         self.stats.lps += 1
         if t <= self.tol:
             self.stats.lps_empty += 1
-        return u, t
+        return np.append(u, 1.0), t
+
+    def _part_ball(self, cell: "_VertexCell", h: np.ndarray, vals: np.ndarray, active: bool,
+                   part: "_VertexCell") -> tuple[np.ndarray, float]:
+        """A ball in ``part``, the side ``active`` of hyperplane h (``vals``: h at the cell's points).
+
+        Derived from the cell's ball B(p, r) in O(d), without the part's rows: if p is in the part at
+        distance g from h, B(p, min(r, g)); else the hull of B(p, r) and the part's deepest point v
+        (depth e) lies in the cell and holds B(p + lam (v - p), (1 - lam) r), lam = (r + |g|) / (r +
+        |g| + e), which touches h from the part's side.  Only when that is not > tol: _cell_ball.
+        """
+        if cell.ball is None:
+            cell.ball = self._cell_ball(cell)
+        p, r = cell.ball
+        g = float(h.dot(p)) if active else -float(h.dot(p))
+        if g >= 0:
+            q, rho = p, min(r, g)
+        else:
+            i = vals.argmax() if active else vals.argmin()
+            e = abs(float(vals[i]))
+            rho = r * e / (r - g + e)
+            q = p + (cell.V[i] - p) * ((r - g) / (r - g + e))
+        return (q, rho) if rho > self.tol else self._cell_ball(part)
 
     def _layer_vert(self, k: int, M: np.ndarray, m: np.ndarray, cell: "_VertexCell") -> None:
         if k == len(self.layers):
             p, r = self._cell_ball(cell) if cell.ball is None else cell.ball
-            self._emit(p, r)
+            self._emit(p[:-1], r)
             return
         if k == self.split_layer and self.on_task is not None:
             self.on_task(k, self.pattern.copy(), M, m, cell)
@@ -665,7 +687,7 @@ class TreeEnumerator:
         for s, part in zip((True, False), parts):
             if part is None:
                 continue
-            p, r = self._cell_ball(part)
+            p, r = self._part_ball(cell, units[j], vals, s, part)
             if r <= tol:
                 continue
             part.ball = (p, r)
