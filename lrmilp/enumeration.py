@@ -61,8 +61,8 @@ vertices, so every hyperplane test is exact arithmetic and LPs are needed only f
 VERTEX_EPS = 1e-9
 """Points within this distance of a hyperplane count as lying on it when a cell is clipped."""
 _ON_PLANE = np.array([-VERTEX_EPS, np.nextafter(VERTEX_EPS, np.inf)])
-"""Sorted values v split as v < -VERTEX_EPS | |v| <= VERTEX_EPS | v > VERTEX_EPS at these (searchsorted)."""
-_BITS = [np.uint64(1 << b) for b in range(64)]
+"""searchsorted of these cuts sorted values v into v < -VERTEX_EPS | |v| <= VERTEX_EPS | v > VERTEX_EPS."""
+_BITS = [np.uint64(1 << b) for b in range(64)]  # row bit masks, made once: np.uint64() per split is not free
 
 INF = highspy.kHighsInf
 
@@ -836,6 +836,7 @@ class _VertexCell:
                             np.concatenate([self.rows, -h[None]])) if hi < n else None,
                 _VertexCell(np.concatenate([V[:hi], X]), np.concatenate([T[:hi], TX]),
                             np.concatenate([self.rows, h[None]])) if lo else None)
+
 
 def _pack_rows(B: np.ndarray) -> np.ndarray:
     """Boolean (n, m) -> (n, ceil(m/64)) uint64 words, bit i of row p = B[p, i]."""
