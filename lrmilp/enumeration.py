@@ -61,6 +61,9 @@ VERTEX_MAX_DIM = 6
 vertices, so every hyperplane test is exact arithmetic and LPs are needed only for thin cells."""
 VERTEX_EPS = 1e-9
 """Points within this distance of a hyperplane count as lying on it when a cell is clipped."""
+_ON_PLANE = np.array([-VERTEX_EPS, np.nextafter(VERTEX_EPS, np.inf)])
+"""searchsorted of these cuts sorted values v into v < -VERTEX_EPS | |v| <= VERTEX_EPS | v > VERTEX_EPS."""
+_BITS = [np.uint64(1 << b) for b in range(64)]  # row bit masks, made once: np.uint64() per split is not free
 
 INF = highspy.kHighsInf
 
@@ -443,7 +446,8 @@ class TreeEnumerator:
                     for unit, cu, st in hyper:
                         if cell is None:
                             break
-                        cell = cell.clip(unit, cu, st, cell.V @ unit + cu)
+                        h = np.append(unit, cu)  # homogeneous row: h (u, 1) = unit u + cu
+                        cell = cell.clip(h, st, cell.V @ h)
                     if cell is not None and self._cell_ball(cell)[1] > self.tol:
                         self._layer_vert(k, M, m, cell)
         except _Stop:
@@ -673,22 +677,45 @@ class TreeEnumerator:
 
     # --- vertex geometry (3 <= d <= VERTEX_MAX_DIM, bounded) ------------------------------------
     def _cell_ball(self, cell: "_VertexCell") -> tuple[np.ndarray, float]:
-        """An interior point of the cell and a ball radius certified there; exact (one LP) only when
-        the certified radius does not already exceed tol."""
-        p = cell.V.sum(axis=0) / len(cell.V)
-        r = float((cell.rhs - cell.rows @ p).min())
+        """An interior point of the cell (homogeneous) and a ball radius certified there; exact (one
+        LP) only when the certified radius does not already exceed tol."""
+        p = cell.centroid()
+        r = -float(cell.rows.dot(p).max())
         if r > self.tol:
             return p, r
-        t, u = _chebyshev(cell.rows, cell.rhs)
+        t, u = _chebyshev(cell.rows[:, :-1], -cell.rows[:, -1])
         self.stats.lps += 1
         if t <= self.tol:
             self.stats.lps_empty += 1
-        return u, t
+        return np.append(u, 1.0), t
+
+    def _part_ball(self, cell: "_VertexCell", h: np.ndarray, vals: np.ndarray, active: bool,
+                   part: "_VertexCell") -> tuple[np.ndarray, float]:
+        """A ball in ``part``, the side ``active`` of hyperplane h (``vals``: h at the cell's points).
+
+        Derived from the cell's ball B(p, r) in O(d), without the part's rows: if p is in the part at
+        distance g from h, B(p, min(r, g)); else the hull of B(p, r) and the part's deepest point v
+        (depth e) lies in the cell and holds B(p + lam (v - p), (1 - lam) r), lam = (r + |g|) / (r +
+        |g| + e), which touches h from the part's side.  Only when that is not > tol: _cell_ball.
+        """
+        if cell.ball is None:
+            cell.ball = self._cell_ball(cell)
+        p, r = cell.ball
+        g = float(h.dot(p)) if active else -float(h.dot(p))
+        if g >= 0:
+            q, rho = p, min(r, g)
+        else:
+            i = vals.argmax() if active else vals.argmin()
+            e = abs(float(vals[i]))
+            rho = r * e / (r - g + e)
+            q = p + (cell.V[i] - p) * ((r - g) / (r - g + e))
+        return (q, rho) if rho > self.tol else self._cell_ball(part)
 
     def _layer_vert(self, k: int, M: np.ndarray, m: np.ndarray, cell: "_VertexCell") -> None:
         if k == len(self.layers):
             p, r = self._cell_ball(cell) if cell.ball is None else cell.ball
-            self._emit(p, r)
+            if r > self.tol:  # a cell clipped by a sliver on the way has no certified ball yet
+                self._emit(p[:-1], r)
             return
         if self.split_after is not None and self._split_here(k):
             return
@@ -700,33 +727,37 @@ class TreeEnumerator:
             return
         setup = self._layer_setup(k, M, m)
         A, c, norms, safe, const = setup
+        units = np.concatenate([A, c[:, None]], axis=1) / safe[:, None]  # (u, 1) -> signed distance
         # Branch on hyperplanes far from the cell's centre first (fewer sub-cells to test them on).
-        dist = np.abs(cell.V.mean(axis=0) @ A.T + c) / safe
-        order = np.argsort(-np.where(const, np.inf, dist))
-        self._neuron_vert(k, 0, setup, order, np.zeros(layer.out_size, dtype=bool), cell)
+        dist = np.abs(units.dot(cell.centroid()))
+        order = np.argsort(-np.where(const, np.inf, dist)).tolist()
+        self._neuron_vert(k, 0, (*setup, units), order, np.zeros(layer.out_size, dtype=bool), cell)
 
-    def _neuron_vert(self, k: int, pos: int, setup, order: np.ndarray, states: np.ndarray,
+    def _neuron_vert(self, k: int, pos: int, setup, order: list[int], states: np.ndarray,
                      cell: "_VertexCell") -> None:
-        A, c, norms, safe, const = setup
+        A, c, norms, safe, const, units = setup
         n = A.shape[0]
         off = self.offsets[k]
         tol = self.tol
         par0 = self.par  # decisions below change it; the caller's path needs it back
+        D = units.dot(cell.V.T)  # D[j]: signed distances of the cell's points to hyperplane j
         while pos < n:
             j = order[pos]
             if const[j]:
                 s = bool(c[j] > 0)
             else:
-                vals = (cell.V @ A[j] + c[j]) / norms[j]
+                vals = D[j]
                 hi, lo = vals.max(), vals.min()
                 if hi <= tol:
                     s = False
                     if hi > VERTEX_EPS:  # a sliver of the active side: cut it off
-                        cell = cell.clip(A[j] / norms[j], c[j] / norms[j], False, vals)
+                        cell = cell.clip(units[j], False, vals)
+                        D = units.dot(cell.V.T)
                 elif lo >= -tol:
                     s = True
                     if lo < -VERTEX_EPS:
-                        cell = cell.clip(A[j] / norms[j], c[j] / norms[j], True, vals)
+                        cell = cell.clip(units[j], True, vals)
+                        D = units.dot(cell.V.T)
                 else:
                     break
                 self.stats.bound_skips += 1
@@ -741,11 +772,11 @@ class TreeEnumerator:
             self.par = par0
             return
         want = None if self.par is None else self.par.forced(off + j)  # a state the XORs imply
-        parts = cell.split(A[j] / norms[j], c[j] / norms[j], vals)
+        parts = cell.split(units[j], vals)
         for s, part in zip((True, False), parts):
             if part is None or (want is not None and want != s):
                 continue
-            p, r = self._cell_ball(part)
+            p, r = self._part_ball(cell, units[j], vals, s, part)
             if r <= tol:
                 continue
             part.ball = (p, r)
@@ -820,27 +851,31 @@ class TreeEnumerator:
 
 
 class _VertexCell:
-    """A bounded convex cell {u : rows u <= rhs} held by a superset of its vertices.
+    """A bounded convex cell held by a superset of its vertices, in homogeneous coordinates.
 
-    ``V`` holds every vertex of the cell (and possibly extra points of the cell: crossings of pairs
-    that share d-1 tight rows without being an edge, which only happens at degenerate vertices).  So
-    max/min of any linear function over V equal those over the cell, exactly.  Bit i of ``T[p]``
-    (packed in uint64 words) says point p lies on row i.  Clipping needs no LP and no convex hull:
-    points on the kept side stay, and each pair across the hyperplane sharing >= d-1 tight rows
-    (every true edge among them) adds its crossing point.
+    A point u is stored as (u, 1) and a row as (a, -b) for a u <= b, so the cell is
+    {x : rows x <= 0, x[-1] = 1} and every affine function of u is one dot product (the arrays are
+    tiny: the number of numpy calls sets the cost).  ``V`` holds every vertex of the cell (and
+    possibly extra points of the cell: crossings of pairs that share d-1 tight rows without being an
+    edge, which only happens at degenerate vertices).  So max/min of any affine function over V
+    equal those over the cell, exactly.  Bit i of ``T[p]`` (packed in uint64 words) says point p
+    lies on row i.  Clipping needs no LP and no convex hull: points on the kept side stay, and each
+    pair across the hyperplane sharing >= d-1 tight rows (every true edge among them) adds its
+    crossing point.
     """
 
-    __slots__ = ("V", "T", "rows", "rhs", "ball")
+    __slots__ = ("V", "T", "rows", "ball")
     MAX_POINTS = 20_000
 
-    def __init__(self, V, T, rows, rhs):
-        self.V, self.T, self.rows, self.rhs = V, T, rows, rhs
+    def __init__(self, V, T, rows):
+        self.V, self.T, self.rows = V, T, rows
         self.ball = None
 
     @classmethod
     def of_domain(cls, rows: np.ndarray, rhs: np.ndarray, box: tuple[np.ndarray, np.ndarray] | None = None
                   ) -> "_VertexCell | None":
-        """The domain's cell: a box's corners directly, any other polytope's vertices by qhull."""
+        """The cell {u : rows u <= rhs} of the domain: a box's corners directly, any other polytope's
+        vertices by qhull."""
         if box is not None:
             lo, hi = box
             V = np.array(np.meshgrid(*zip(lo, hi), indexing="ij")).reshape(len(lo), -1).T
@@ -855,51 +890,57 @@ class _VertexCell:
                 raise RuntimeError(f"vertex geometry: qhull failed on the domain ({e}); use geometry='lp'") from None
         slack = rhs[None, :] - V @ rows.T
         scale = 1.0 + np.abs(rhs)[None, :] + np.abs(V) @ np.abs(rows).T
-        return cls(V, _pack_rows(np.abs(slack) <= 1e-9 * scale), rows, rhs)
+        return cls(np.c_[V, np.ones(len(V))], _pack_rows(np.abs(slack) <= 1e-9 * scale), np.c_[rows, -rhs])
 
-    def clip(self, unit: np.ndarray, cu: float, active: bool, vals: np.ndarray) -> "_VertexCell | None":
-        """The part where (unit u + cu) >= 0 (active) or <= 0, as a new cell (None if empty)."""
-        return self.split(unit, cu, vals)[0 if active else 1]
+    def centroid(self) -> np.ndarray:
+        """The mean of the points, homogeneous (last entry 1)."""
+        return self.V.sum(axis=0) / len(self.V)
 
-    def split(self, unit: np.ndarray, cu: float, vals: np.ndarray) -> tuple["_VertexCell | None", ...]:
-        """Both parts, (unit u + cu >= 0, <= 0); ``vals`` are the points' values of unit u + cu.
+    def clip(self, h: np.ndarray, active: bool, vals: np.ndarray) -> "_VertexCell | None":
+        """The part where h x >= 0 (active) or <= 0, as a new cell (None if empty)."""
+        return self.split(h, vals)[0 if active else 1]
 
-        The crossing points lie on the hyperplane and belong to both parts: computed once.
+    def split(self, h: np.ndarray, vals: np.ndarray) -> tuple["_VertexCell | None", ...]:
+        """Both parts, (h x >= 0, h x <= 0); ``vals`` are the points' values h x.
+
+        The points sorted by value are [below | on | above] the hyperplane, so each part is a slice
+        plus the crossing points, which lie on the hyperplane and are computed once for both
+        (``take``, not fancy indexing: it is several times cheaper on arrays this small).
         """
-        pos, neg = vals > VERTEX_EPS, vals < -VERTEX_EPS
-        d = self.V.shape[1]
-        if pos.any() and neg.any():
-            Tp, Tn = self.T[pos], self.T[neg]
+        perm = vals.argsort()
+        vs = vals.take(perm)
+        lo, hi = vs.searchsorted(_ON_PLANE).tolist()  # below: [:lo], on: [lo:hi], above: [hi:]
+        V, T = self.V.take(perm, axis=0), self.T.take(perm, axis=0)
+        word, bit = divmod(len(self.rows), 64)  # the bit of the hyperplane's row
+        if word == T.shape[1]:
+            T = np.concatenate([T, np.zeros((len(T), 1), dtype=np.uint64)], axis=1)
+        mask = _BITS[bit]
+        n, d = V.shape[0], V.shape[1] - 1
+        if lo and hi < n:
             # rows shared by each pair across the hyperplane: popcount of the AND of packed bits
-            both = Tp[:, None, :] & Tn[None, :, :]
-            shared = np.bitwise_count(both[:, :, 0] if both.shape[2] == 1 else both).astype(np.int32)
-            if shared.ndim == 3:
-                shared = shared.sum(axis=2)
-            ip, iq = np.nonzero(shared >= d - 1)
-            P = self.V[pos][ip]
-            vp, vq = vals[pos][ip], vals[neg][iq]
-            X = P + (self.V[neg][iq] - P) * (vp / (vp - vq))[:, None]
-            TX = both[ip, iq]
+            if T.shape[1] == 1:
+                both = T[hi:] & T[:lo, 0]  # (above, 1) & (below,) -> (above, below)
+                f = (np.bitwise_count(both) >= d - 1).ravel().nonzero()[0]  # flat: 2-D nonzero is slow
+                TX = (both.ravel().take(f) | mask)[:, None]
+                ip, iq = np.divmod(f, lo)
+            else:
+                both = T[hi:, None, :] & T[None, :lo, :]
+                ip, iq = np.nonzero(np.bitwise_count(both).sum(axis=2) >= d - 1)
+                TX = both[ip, iq]
+                TX[:, word] |= mask
+            ip += hi
+            P, vp = V.take(ip, axis=0), vs.take(ip)
+            X = P + (V.take(iq, axis=0) - P) * (vp / (vp - vs.take(iq)))[:, None]
         else:
-            X, TX = self.V[:0], self.T[:0]
-        if len(self.V) + len(X) > self.MAX_POINTS:
+            X, TX = V[:0], T[:0]
+        if n + len(X) > self.MAX_POINTS:
             raise RuntimeError("vertex geometry: too many points; use geometry='lp'")
-        new_row = len(self.rhs)  # the bit of the hyperplane's row
-        word, bit = divmod(new_row, 64)
-        parts = []
-        for side, row, rhs in ((pos, -unit, cu), (neg, unit, -cu)):
-            if not side.any():
-                parts.append(None)
-                continue
-            keep = side | ~(pos | neg)  # this side's points and those on the hyperplane
-            T = np.concatenate([self.T[keep], TX])
-            if word == T.shape[1]:
-                T = np.concatenate([T, np.zeros((len(T), 1), dtype=np.uint64)], axis=1)
-            on = np.concatenate([~side[keep], np.ones(len(X), dtype=bool)])
-            T[on, word] |= np.uint64(1 << bit)
-            parts.append(_VertexCell(np.concatenate([self.V[keep], X]), T,
-                                     np.concatenate([self.rows, row[None, :]]), np.append(self.rhs, rhs)))
-        return tuple(parts)
+        if hi > lo:
+            T[lo:hi, word] |= mask
+        return (_VertexCell(np.concatenate([V[lo:], X]), np.concatenate([T[lo:], TX]),
+                            np.concatenate([self.rows, -h[None]])) if hi < n else None,
+                _VertexCell(np.concatenate([V[:hi], X]), np.concatenate([T[:hi], TX]),
+                            np.concatenate([self.rows, h[None]])) if lo else None)
 
 
 def _pack_rows(B: np.ndarray) -> np.ndarray:
