@@ -252,16 +252,19 @@ def count(model, trust, box, box_file, unbounded, method, tol, jobs, dask, check
 @click.option("--time-limit", type=float, default=None, help="Seconds for the whole search.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--tol", type=float, default=None, help="Region tolerance of the chosen method (see lrmilp count).")
+@click.option("--jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="Run each level's trials on this many processes (or Dask LocalCluster workers).")
+@click.option("--dask", default=None, metavar="local|tcp://HOST:PORT", help="Run the trials on Dask.")
 @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: when stderr is a terminal).")
 @json_option
 def lower_bound_cmd(model, trust, box, box_file, unbounded, xors, start, trials, confidence, alpha, density, method,
-                    time_limit, seed, tol, progress, as_json):
+                    time_limit, seed, tol, jobs, dask, progress, as_json):
     """A lower bound on the region count with a stated confidence, from random XOR constraints."""
     from .lowerbound import lower_bound
     net = load(model, trust)
     dom = get_domain(net, box, box_file, unbounded)
     res = lower_bound(net, dom, xors=xors, start=start, trials=trials, confidence=confidence, alpha=alpha,
-                      density=density, method=method, time_limit=time_limit, seed=seed, tol=tol,
+                      density=density, method=method, time_limit=time_limit, seed=seed, tol=tol, jobs=jobs, dask=dask,
                       progress=sys.stderr.isatty() if progress is None else progress).to_dict()
 
     def human(r):

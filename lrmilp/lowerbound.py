@@ -185,6 +185,80 @@ def make_oracle(net: Network, domain: Domain, *, method: str = "tree", tol: floa
     raise InputError(f"unknown lower-bound method '{method}' (expected one of {', '.join(METHODS)})")
 
 
+# --- running a level's trials: here, on local processes, or on Dask --------------------------------
+
+def _call(oracle, system: XorSystem, time_limit: float | None) -> tuple[str, np.ndarray | None, int]:
+    """One trial; also the LPs it took (the oracle may live in another process)."""
+    before = oracle.lps
+    status, pattern = oracle(system, time_limit=time_limit)
+    return status, pattern, oracle.lps - before
+
+
+_FORKED: dict = {}
+
+
+def _call_forked(system: XorSystem, time_limit: float | None):
+    return _call(_FORKED["oracle"], system, time_limit)
+
+
+class _Trials:
+    """Runs the r trials of a level: one by one (stopping at the first failure), or all at once on
+    ``jobs`` forked processes or a Dask cluster (``dask`` = "local" or a scheduler address).  The
+    systems are drawn before they run, so every engine sees the same XORs and certifies the same level."""
+
+    def __init__(self, oracle, *, jobs: int, dask: str | None) -> None:
+        self.oracle, self.pool, self.client, self.cluster = oracle, None, None, None
+        self.lps = 0
+        if dask is not None:
+            try:
+                from distributed import Client, LocalCluster
+            except ImportError:
+                raise InputError("--dask needs dask[distributed] (pip install 'lrmilp[dask]')") from None
+            if dask == "local":
+                self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                            dashboard_address=None)
+                self.client = Client(self.cluster)
+            else:
+                try:
+                    self.client = Client(dask, timeout=10)
+                except OSError as e:
+                    raise InputError(f"cannot reach the Dask scheduler at {dask}: {e}") from None
+            self.remote = self.client.scatter(oracle, broadcast=True)
+        elif jobs > 1:
+            from concurrent.futures import ProcessPoolExecutor
+            from multiprocessing import get_context
+            _FORKED["oracle"] = oracle  # the workers inherit it at fork
+            self.pool = ProcessPoolExecutor(jobs, mp_context=get_context("fork"))
+
+    def run(self, systems: list[XorSystem], deadline: float | None) -> list[tuple[str, np.ndarray | None]]:
+        """The trials' (status, pattern), in order; ``deadline`` is a time.perf_counter() value."""
+        def remaining() -> float | None:
+            return None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
+
+        time_limit = remaining()
+        if self.client is not None:
+            futures = [self.client.submit(_call, self.remote, sy, time_limit, pure=False) for sy in systems]
+            out = self.client.gather(futures)
+        elif self.pool is not None:
+            out = list(self.pool.map(_call_forked, systems, [time_limit] * len(systems)))
+        else:
+            out = []
+            for sy in systems:
+                out.append(_call(self.oracle, sy, remaining()))
+                if out[-1][0] != FEASIBLE:
+                    break
+        self.lps += sum(r[2] for r in out)
+        return [(st, pat) for st, pat, _ in out]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
 # --- the certified search --------------------------------------------------------------------------
 
 @dataclass
@@ -247,12 +321,13 @@ def resolve_alpha(*, trials: int, confidence: float | None, alpha: float | None)
 def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start: int = 1, trials: int = DEFAULT_TRIALS,
                 confidence: float | None = None, alpha: float | None = None, density: float = DEFAULT_DENSITY,
                 method: str = "tree", time_limit: float | None = None, seed: int = 0, tol: float | None = None,
-                progress: bool = False) -> LowerBoundResult:
+                progress: bool = False, jobs: int = 1, dask: str | None = None) -> LowerBoundResult:
     """A lower bound on the region count of ``net`` over ``domain`` with a stated confidence (module doc).
 
     ``xors=K`` tests level K only; otherwise levels ``start``, ``start + 1``, ... are searched
     upward until a trial fails, ``time_limit`` (seconds, whole search) runs out or the level passes
-    the number of candidate neurons.  Guarantee: ``lower_bound`` is wrong with probability at most
+    the number of candidate neurons.  A level's trials run on ``jobs`` processes or on Dask (``dask``
+    = "local" or a scheduler address) with the same result as one by one.  Guarantee: ``lower_bound`` is wrong with probability at most
     1 - ``confidence`` over the draw of the XORs (``seed``).
     """
     t0 = time.perf_counter()
@@ -274,6 +349,7 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     lo, hi = bounds.flat()
     candidates = np.flatnonzero((lo < 0) & (hi > 0))
     oracle = make_oracle(net, domain, method=method, tol=tol, bounds=bounds)
+    runner = _Trials(oracle, jobs=jobs, dask=dask)
     rng = np.random.default_rng(seed)
     first, last = (xors, xors) if xors is not None else (start, candidates.size + math.ceil(alpha))
     found: dict[bytes, None] = {}
@@ -284,23 +360,20 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
         for k in range(first, last + 1):
             tk = time.perf_counter()
             passed = 0
-            outcome = FEASIBLE
-            for _ in range(trials):
-                rem = None if time_limit is None else time_limit - (time.perf_counter() - t0)
-                if rem is not None and rem <= 0:
-                    outcome = UNKNOWN
-                    break
-                system = XorSystem.draw(rng, candidates, k, density=density)
-                outcome, pattern = oracle(system, time_limit=rem)
-                if outcome != FEASIBLE:
-                    break
-                if not system.satisfied(pattern):  # a region outside the XORs would void the bound
-                    raise RuntimeError("internal error: the oracle returned a region that violates the XORs")
-                found[pattern.tobytes()] = None
-                passed += 1
-                if progress:
-                    print(f"\r[lrmilp] level {k}: {passed}/{trials} trials found a region  "
-                          f"{time.perf_counter() - t0:,.1f}s", end="", file=sys.stderr, flush=True)
+            deadline = None if time_limit is None else t0 + time_limit
+            systems = [XorSystem.draw(rng, candidates, k, density=density) for _ in range(trials)]
+            results = runner.run(systems, deadline) if deadline is None or tk < deadline else [(UNKNOWN, None)]
+            for system, (status, pattern) in zip(systems, results):
+                if status == FEASIBLE:
+                    if not system.satisfied(pattern):  # a region outside the XORs would void the bound
+                        raise RuntimeError("internal error: the oracle returned a region that violates the XORs")
+                    found[pattern.tobytes()] = None
+                    passed += 1
+            statuses = [st for st, _ in results]
+            outcome = (FEASIBLE if passed == trials else INFEASIBLE if INFEASIBLE in statuses else UNKNOWN)
+            if progress:
+                print(f"\r[lrmilp] level {k}: {passed}/{trials} trials found a region  "
+                      f"{time.perf_counter() - t0:,.1f}s", end="", file=sys.stderr, flush=True)
             levels.append({"xors": k, "trials_passed": passed, "certified": outcome == FEASIBLE,
                            "seconds": round(time.perf_counter() - tk, 6)})
             if outcome != FEASIBLE:
@@ -309,6 +382,8 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
             level = k
     except KeyboardInterrupt:
         stopped = "interrupted"
+    finally:
+        runner.close()
     if progress:
         print(file=sys.stderr)
     certain = len(found)
@@ -316,4 +391,4 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     bound, conf_out = (xor_bound, conf) if xor_bound > certain else (certain, 1.0)
     return LowerBoundResult(bound, conf_out, time.perf_counter() - t0, method, level,
                             None if level is None else level - alpha, alpha, trials, density, conf, certain,
-                            int(candidates.size), oracle.tol, oracle.tol_meaning, stopped, levels, oracle.lps)
+                            int(candidates.size), oracle.tol, oracle.tol_meaning, stopped, levels, runner.lps)

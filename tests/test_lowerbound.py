@@ -212,3 +212,15 @@ def test_cli_lower_bound_bad_input(tmp_path, args, message):
     p = _cli("lower-bound", str(path), "--box", "-1", "1", *args)
     assert p.returncode == 2
     assert p.stdout == "" and len(p.stderr.strip().splitlines()) == 1 and message in p.stderr
+
+
+@pytest.mark.parametrize("engine", ["jobs", "dask"])
+def test_parallel_trials_certify_the_same_level(engine):
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    net = random_mlp([5, 8, 8], seed=4)
+    dom = Box(-1, 1, 5)
+    serial = lower_bound(net, dom, seed=2)
+    par = lower_bound(net, dom, seed=2, jobs=2, dask="local" if engine == "dask" else None)
+    assert par.level == serial.level and par.lower_bound >= floor_pow2(serial.level, serial.alpha)
+    assert [lv["xors"] for lv in par.levels] == [lv["xors"] for lv in serial.levels]
