@@ -210,19 +210,8 @@ class _Trials:
         self.oracle, self.pool, self.client, self.cluster = oracle, None, None, None
         self.lps = 0
         if dask is not None:
-            try:
-                from distributed import Client, LocalCluster
-            except ImportError:
-                raise InputError("--dask needs dask[distributed] (pip install 'lrmilp[dask]')") from None
-            if dask == "local":
-                self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                            dashboard_address=None)
-                self.client = Client(self.cluster)
-            else:
-                try:
-                    self.client = Client(dask, timeout=10)
-                except OSError as e:
-                    raise InputError(f"cannot reach the Dask scheduler at {dask}: {e}") from None
+            from .parallel import connect_dask
+            self.client, self.cluster = connect_dask(dask, jobs=jobs)
             self.remote = self.client.scatter(oracle, broadcast=True)
         elif jobs > 1:
             from concurrent.futures import ProcessPoolExecutor

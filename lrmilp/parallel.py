@@ -167,23 +167,28 @@ class _Local:
             p.join()
 
 
+def connect_dask(address: str, *, jobs: int):
+    """(client, cluster): a new LocalCluster of ``jobs`` single-threaded workers for "local" (cluster
+    to close after the client), else a client of the running scheduler at ``address`` (cluster None)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("--dask needs dask[distributed] (pip install 'lrmilp[dask]')") from None
+    if address == "local":
+        # One thread per worker: each runs its own HiGHS model and numpy loop.
+        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+        return Client(cluster), cluster
+    try:
+        return Client(address, timeout=10), None
+    except OSError as e:
+        raise InputError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+
+
 class _Dask:
     """Dask distributed: a LocalCluster of ``jobs`` single-threaded workers, or a running scheduler."""
 
     def __init__(self, ctx: _Context, jobs: int, address: str) -> None:
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError:
-            raise InputError("--dask needs dask[distributed] (pip install 'lrmilp[dask]')") from None
-        self.cluster = None
-        if address == "local":
-            self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
-            self.client = Client(self.cluster)
-        else:
-            try:
-                self.client = Client(address, timeout=10)
-            except OSError as e:
-                raise InputError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+        self.client, self.cluster = connect_dask(address, jobs=jobs)
         self.ctx = self.client.scatter(ctx, broadcast=True)
 
     def submit(self, key: str, budget: float):
