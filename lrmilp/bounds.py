@@ -116,13 +116,15 @@ def interval_bounds(net: Network, domain: Domain) -> Bounds:
 
 
 def tighten(net: Network, domain: Domain, *, method: str = "lp", jobs: int = 1, time_limit: float = 10.0,
-            slack: float = DEFAULT_SLACK) -> Bounds:
+            slack: float = DEFAULT_SLACK, dask: str | None = None) -> Bounds:
     """Bounds by ``method`` ("interval", "lp" or "milp"); never looser than interval bounds.
 
     ``lp``: per-neuron LPs on the big-M LP relaxation, layer by layer, only for neurons the interval
     bound (recomputed from the tightened earlier layers) leaves unstable.  ``milp``: the LP pass, then
     per-neuron MILPs (``time_limit`` seconds each, keeping the solver's dual bound when stopped) for
-    neurons the LP leaves unstable.  ``jobs`` spreads a layer's neurons over processes.
+    neurons the LP leaves unstable.  ``jobs`` spreads a layer's neurons over processes, or over the
+    workers of a Dask cluster (``dask`` = "local" for a LocalCluster of ``jobs`` workers, or a
+    scheduler address); the bounds do not depend on how the neurons are spread.
     """
     if method not in METHODS:
         raise InputError(f"unknown bound method '{method}' (expected one of {', '.join(METHODS)})")
@@ -133,13 +135,32 @@ def tighten(net: Network, domain: Domain, *, method: str = "lp", jobs: int = 1, 
     if not domain.bounded and domain.A_ub.shape[0] == 0:
         ib.method, ib.seconds = method, time.perf_counter() - t0
         return ib  # nothing an LP can add on an unbounded, unconstrained domain: every LP is unbounded
+    jobs = max(1, int(jobs))
+    client = cluster = None
+    if dask is not None:
+        from .parallel import connect_dask
+        client, cluster = connect_dask(dask, jobs=jobs)
+        if dask != "local":
+            jobs = max(jobs, len(client.scheduler_info()["workers"]))
+    try:
+        lower, upper, lps, timed_out, unstable_before = _tighten_layers(
+            net, domain, ib, method, jobs, time_limit, slack, client)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    return Bounds(lower, upper, net.relu_layers, method, time.perf_counter() - t0, lps, slack, timed_out,
+                  unstable_before)
+
+
+def _tighten_layers(net, domain, ib, method, jobs, time_limit, slack, client):
+    """The LP (and MILP) passes of :func:`tighten`, layer by layer."""
     xlo, xhi = domain.input_box()
     lower: list[np.ndarray] = []
     upper: list[np.ndarray] = []
-    lps = 0
-    timed_out = 0
+    lps = timed_out = 0
     unstable_before = []
-    jobs = max(1, int(jobs))
     for k, layer in enumerate(net.layers):
         lo_in, hi_in = _layer_input_box(net, k, lower, upper, xlo, xhi)
         glo, ghi = _interval_affine(layer.matrix, layer.bias, lo_in, hi_in)
@@ -163,7 +184,9 @@ def tighten(net: Network, domain: Domain, *, method: str = "lp", jobs: int = 1, 
                         break
                 args = (net, domain, lower, upper, k, which, time_limit, slack)
                 chunks = [c for c in np.array_split(todo, min(jobs, todo.size)) if c.size]
-                if len(chunks) > 1:
+                if client is not None:
+                    results = client.gather(client.map(_solve_neurons, [args + (c,) for c in chunks], pure=False))
+                elif len(chunks) > 1:
                     with ProcessPoolExecutor(len(chunks), mp_context=get_context("fork")) as pool:
                         results = list(pool.map(_solve_neurons, [args + (c,) for c in chunks]))
                 else:
@@ -175,8 +198,7 @@ def tighten(net: Network, domain: Domain, *, method: str = "lp", jobs: int = 1, 
                     timed_out += n_to
         lower.append(glo)
         upper.append(ghi)
-    return Bounds(lower, upper, net.relu_layers, method, time.perf_counter() - t0, lps, slack, timed_out,
-                  unstable_before)
+    return lower, upper, lps, timed_out, unstable_before
 
 
 def _solve_neurons(args) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -234,4 +256,8 @@ def _valid_bound(h: highspy.Highs, sense, which: str) -> tuple[float | None, int
 
 
 def default_jobs() -> int:
-    return os.cpu_count() or 1
+    """The cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)

@@ -138,16 +138,18 @@ def info(model, trust, as_json):
 @model_argument
 @domain_options
 @click.option("--method", type=click.Choice(["interval", "lp", "milp"]), default="lp", show_default=True)
-@click.option("--jobs", type=click.IntRange(1), default=1, show_default=True, help="Processes per layer.")
+@click.option("--jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="Processes per layer (with --dask local: LocalCluster workers).")
+@click.option("--dask", default=None, metavar="local|tcp://HOST:PORT", help="Solve the neurons' LPs on Dask.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="Seconds per neuron MILP (--method milp).")
 @json_option
-def tighten(model, trust, box, box_file, unbounded, method, jobs, time_limit, as_json):
+def tighten(model, trust, box, box_file, unbounded, method, jobs, dask, time_limit, as_json):
     """Pre-activation bounds of every ReLU neuron over the domain."""
     from .bounds import tighten as run
     net = load(model, trust)
     dom = get_domain(net, box, box_file, unbounded)
-    res = run(net, dom, method=method, jobs=jobs, time_limit=time_limit).to_dict()
+    res = run(net, dom, method=method, jobs=jobs, time_limit=time_limit, dask=dask).to_dict()
 
     def human(r):
         return (f"{r['method']} bounds in {r['seconds']:.3f}s: {len(r['stable_active'])} stable active, "

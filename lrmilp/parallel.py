@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bounds import Bounds
+from .bounds import Bounds, default_jobs  # noqa: F401  (default_jobs: lrmilp.parallel's public API)
 from .domains import Domain
 from .enumeration import CountResult, RegionWriter, TreeEnumerator, TreeStats, choose_geometry, tree_result
 from .errors import InputError
@@ -44,14 +44,6 @@ from .network import Network, pack_pattern, unpack_pattern
 
 DEFAULT_BUDGET = 2.0
 """Seconds a task searches before it hands out the rest of its subtree as new tasks."""
-
-
-def default_jobs() -> int:
-    """The cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

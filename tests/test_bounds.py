@@ -60,6 +60,14 @@ def test_jobs_give_same_bounds():
     assert all(np.allclose(a.lower[k], b.lower[k]) and np.allclose(a.upper[k], b.upper[k]) for k in range(3))
 
 
+def test_dask_gives_same_bounds():
+    pytest.importorskip("distributed")
+    net = random_mlp([5, 12, 12, 2], seed=3, last_relu=False)
+    dom = Box(-1, 1, 5)
+    a, b = tighten(net, dom, method="lp"), tighten(net, dom, method="lp", jobs=2, dask="local")
+    assert all(np.allclose(a.lower[k], b.lower[k]) and np.allclose(a.upper[k], b.upper[k]) for k in range(3))
+
+
 def test_polytope_and_slice_bounds_sound():
     rng = np.random.default_rng(0)
     net = random_mlp([3, 8, 8, 1], seed=9, last_relu=False)
