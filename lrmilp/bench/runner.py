@@ -201,6 +201,7 @@ def dry_run(spec: BenchSpec, *, retry_errors: bool = False) -> dict:
     out["statuses"] = {("todo" if k == "missing" else k): v for k, v in out["statuses"].items()}
     for row in out["results"]:
         row["status"] = "todo" if row["status"] == "missing" else row["status"]
+    out["skipped"] = sum(row["status"] != "todo" for row in out["results"])  # recorded before, would be skipped
     return out
 
 
