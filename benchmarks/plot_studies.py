@@ -315,14 +315,15 @@ def peers() -> None:
         for r in by[name]:
             if r["task"] == "count" and r["options"].get("method", "tree") == "tree" and r["status"] == "ok":
                 exact = r["result"]["regions"]
+        methods = ["tree", "scip", "gurobi", "milp"]
         for r in sorted(by[name], key=lambda r: (["count", "lower-bound", "sample"].index(r["task"]),
-                                                 r["options"].get("method", ""))):
+                                                 methods.index(r["options"].get("method", "tree")))):
             res = r.get("result") or {}
             method = r["options"].get("method", "tree" if r["task"] != "sample" else "uniform")
             if r["task"] == "count":
                 v = res.get("regions")
                 val = "-" if v is None else (fmt_int(v) if res.get("complete") else ">=" + fmt_int(v))
-                note = "" if v is None or exact is None or not res.get("complete") else (
+                note = "" if v is None or exact is None or not res.get("complete") or method == "tree" else (
                     "= tree" if v == exact else f"differs from tree ({exact})")
             elif r["task"] == "lower-bound":
                 v = res.get("lower_bound")
