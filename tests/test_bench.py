@@ -296,3 +296,24 @@ def test_random_lines_against_dense_sampling(monkeypatch):
         pieces = 1 + int(np.any(pats[1:] != pats[:-1], axis=1).sum())
         assert out["regions"][k] == pieces
     assert out["mean_regions"] == pytest.approx(np.mean(out["regions"]))
+    assert out["neurons"] == 10 and out["mean_regions_per_neuron"] == pytest.approx(out["mean_regions"] / 10)
+
+
+def test_slice_faces_is_region_faces_on_the_slice_through_the_points(tmp_path):
+    pytest.importorskip("lrmilp.geometry.faces")
+    from lrmilp.bench.adapters import slice_faces
+    from lrmilp.domains import plane
+    from lrmilp.geometry.faces import region_faces
+    net = random_mlp([5, 6, 6], seed=4)
+    X = np.random.default_rng(0).uniform(-1, 1, (6, 5))
+    np.save(tmp_path / "pts.npy", X)
+    out = slice_faces(net, points=str(tmp_path / "pts.npy"), rows=[3, 1, 4], lo=-1.0, hi=2.0)
+    ref = region_faces(net, plane(X[3], X[1], X[4], lo=-1.0, hi=2.0)).to_dict()
+    assert out["slice_dim"] == 2 and out["rows"] == [3, 1, 4]
+    assert out["regions"] == count_regions(net, plane(X[3], X[1], X[4], lo=-1.0, hi=2.0)).regions == ref["regions"]
+    assert out["histogram"] == ref["histogram"] and out["neuron_histogram"] == ref["neuron_histogram"]
+    out3 = slice_faces(net, points=str(tmp_path / "pts.npy"), rows=[0, 1, 2, 5])
+    assert out3["slice_dim"] == 3 and out3["regions"] >= 1
+    with pytest.raises(InputError):
+        slice_faces(net, points=str(tmp_path / "pts.npy"), rows=[0, 0])
+    assert TASKS["slice-faces"].unavailable() is None

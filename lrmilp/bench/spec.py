@@ -15,7 +15,7 @@ lo = -1
 hi = 1
 
 [[tasks]]
-kind = "count"                       # count, lower-bound, bounds, sample, line, faces, or module:function
+kind = "count"                       # count, lower-bound, bounds, sample, line, faces, slice-faces, or module:function
 method = "tree"                      # every other key is an option of the task's function ...
 time_limit = 30                      # ... except: time_limit, sweep, domains, models, value
 sweep = { tol = [1e-6, 1e-7] }       # one run per combination of these values

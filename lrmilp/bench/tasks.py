@@ -62,6 +62,8 @@ TASKS: dict[str, TaskKind] = {k.name: k for k in [
     TaskKind("line", "lrmilp.bench.adapters:random_lines", "mean_regions", path_options=("points",),
              requires=("lrmilp.geometry.lines",)),
     TaskKind("faces", "lrmilp.geometry.faces:region_faces", "mean_faces"),
+    TaskKind("slice-faces", "lrmilp.bench.adapters:slice_faces", "mean_faces", uses_domain=False,
+             path_options=("points",), requires=("lrmilp.geometry.faces",)),
 ]}
 
 
