@@ -355,6 +355,14 @@ class TreeEnumerator:
         self.par = new
         return True
 
+    def _follow(self, neuron: int, state: bool, explore: Callable, *args) -> None:
+        """``explore(*args)``, the child where ``neuron`` has ``state``, unless the XORs forbid that
+        state; the XOR state is the caller's again afterwards."""
+        par = self.par
+        if self._parity(neuron, state):
+            explore(*args)
+        self.par = par
+
     def _emit(self, center: np.ndarray, radius: float) -> None:
         self.stats.regions += 1
         if not self.stats.regions & 63:
@@ -367,32 +375,27 @@ class TreeEnumerator:
 
     # --- entry --------------------------------------------------------------------------------
     def run(self) -> TreeStats:
-        d = self.domain.dim
-        if self.domain.basis is None:
-            M, m = np.eye(d), np.zeros(d)
-        else:
-            M, m = self.domain.basis, self.domain.origin
-        try:
-            with _sigint_stops(self):
-                if self.geometry == "polygon":
+        """Enumerate the whole tree: the root node, no neuron decided."""
+        if self.geometry == "polygon":
+            try:
+                with _sigint_stops(self):
                     cell = _box_polygon(self.domain.lo, self.domain.hi)
                     if _inradius_polygon(cell, self.tol) > self.tol:
-                        self._layer_poly(0, M, m, cell)
-                elif self.geometry == "vertex":
-                    box = (self.domain.lo, self.domain.hi) if self.domain.A_ub.shape[0] == 0 else None
-                    cell = _VertexCell.of_domain(self.rows, self.rhs, box)
-                    if cell is not None and self._cell_ball(cell)[1] > self.tol:
-                        self._layer_vert(0, M, m, cell)
-                else:
-                    t, u = self.lp.solve()
-                    self.stats.lps += 1
-                    if t > self.tol:
-                        self._layer(0, M, m, u, t)
-        except _Stop:
-            pass
+                        self._layer_poly(0, *self._input_map(), cell)
+            except _Stop:
+                pass
+        else:
+            self.run_prefix(0, self.pattern)
         if self.progress:
             print(file=sys.stderr)
         return self.stats
+
+    def _input_map(self) -> tuple[np.ndarray, np.ndarray]:
+        """The network input as M u + m of the domain parameters u."""
+        d = self.domain.dim
+        if self.domain.basis is None:
+            return np.eye(d), np.zeros(d)
+        return self.domain.basis, self.domain.origin
 
     def prefix_of(self, k: int) -> np.ndarray:
         """The current pattern with every neuron of layer k and later cleared: a node's task key."""
@@ -414,8 +417,7 @@ class TreeEnumerator:
         """
         if self.geometry == "polygon":
             raise ValueError("prefix tasks need LP or vertex geometry")
-        d = self.domain.dim
-        M, m = (np.eye(d), np.zeros(d)) if self.domain.basis is None else (self.domain.basis, self.domain.origin)
+        M, m = self._input_map()
         self.pattern[:] = False
         n = self._prefix_len(k)
         self.pattern[:n] = prefix[:n]
@@ -665,12 +667,9 @@ class TreeEnumerator:
         self.pattern[self.offsets[k] + j] = s
         if pushed:
             plan.path.append((j, 1.0 if s else -1.0))
-        par0 = self.par
         try:
-            if self._parity(self.offsets[k] + j, s):
-                self._neuron(k, pos + 1, setup, plan, states, center, radius)
+            self._follow(self.offsets[k] + j, s, self._neuron, k, pos + 1, setup, plan, states, center, radius)
         finally:
-            self.par = par0
             if pushed and self.stopped is None:
                 plan.path.pop()
                 self.lp.pop()
@@ -782,10 +781,7 @@ class TreeEnumerator:
             part.ball = (p, r)
             states[j] = s  # later states are rewritten on every path before they are read
             self.pattern[off + j] = s
-            par1 = self.par
-            if self._parity(off + j, s):
-                self._neuron_vert(k, pos + 1, setup, order, states, part)
-            self.par = par1
+            self._follow(off + j, s, self._neuron_vert, k, pos + 1, setup, order, states, part)
         self.par = par0
 
     # --- polygon geometry (d <= 2, bounded box) -------------------------------------------------
@@ -843,10 +839,7 @@ class TreeEnumerator:
             if _inradius_polygon(part, tol) > tol:
                 states[j] = s  # later states are rewritten on every path before they are read
                 self.pattern[off + j] = s
-                par1 = self.par
-                if self._parity(off + j, s):
-                    self._neuron_poly(k, j + 1, setup, states, part)
-                self.par = par1
+                self._follow(off + j, s, self._neuron_poly, k, j + 1, setup, states, part)
         self.par = par0
 
 
