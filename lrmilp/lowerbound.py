@@ -332,8 +332,9 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
         raise InputError("--time-limit must be positive")
     alpha, conf = resolve_alpha(trials=trials, confidence=confidence, alpha=alpha)
     if not net.relu_layers:
+        # No ReLU: the whole domain is one region, certainly.
         return LowerBoundResult(1, 1.0, time.perf_counter() - t0, method, None, None, alpha, trials, density, conf,
-                                1, 0, 0.0, "a network without ReLUs is one region", None)
+                                1, 0, DEFAULT_TOL if tol is None else tol, TREE_TOL_MEANING, None)
     bounds = tree_bounds(net, domain)
     lo, hi = bounds.flat()
     candidates = np.flatnonzero((lo < 0) & (hi > 0))

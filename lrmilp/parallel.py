@@ -63,7 +63,7 @@ class _Context:
 _WORKER: dict = {}
 
 
-def _enumerator(ctx: _Context) -> tuple[TreeEnumerator, list]:
+def _enumerator(ctx: _Context) -> tuple[TreeEnumerator, list, list]:
     """This worker's enumerator for ``ctx`` (built once; its warm LP is reused across tasks)."""
     if _WORKER.get("token") != ctx.token:
         found: list = []
@@ -73,7 +73,7 @@ def _enumerator(ctx: _Context) -> tuple[TreeEnumerator, list]:
                               else None,
                               on_split=lambda k, prefix: children.append(_key(k, prefix)))
         _WORKER.update(token=ctx.token, enum=enum, found=found, children=children)
-    return _WORKER["enum"], [_WORKER["found"], _WORKER["children"]]
+    return _WORKER["enum"], _WORKER["found"], _WORKER["children"]
 
 
 def _key(k: int, prefix: np.ndarray) -> str:
@@ -82,7 +82,7 @@ def _key(k: int, prefix: np.ndarray) -> str:
 
 def run_task(ctx: _Context, key: str, budget: float) -> dict:
     """Run one task on this process: its counts, regions (if collected) and the tasks it handed out."""
-    enum, (found, children) = _enumerator(ctx)
+    enum, found, children = _enumerator(ctx)
     found.clear()
     children.clear()
     k_str, hexbits = key.split(":")
