@@ -235,10 +235,15 @@ def fingerprint(net: Network, domain: Domain, tol: float) -> str:
 
 
 class Journal:
-    """The checkpoint file: a header, then one line per finished task (appended, flushed, fsynced)."""
+    """The checkpoint file: a header, then one line per finished task (appended, flushed, fsynced).
+
+    Constructing it reads and checks an existing file; :meth:`open` creates or appends, so a run that
+    fails before it starts leaves no file behind.
+    """
 
     def __init__(self, path: str | Path, fp: str) -> None:
-        self.path = Path(path)
+        self.path, self.fp = Path(path), fp
+        self.fh = None
         self.done: dict[str, dict] = {}
         if self.path.exists() and self.path.stat().st_size:
             with self.path.open() as fh:
@@ -254,13 +259,15 @@ class Journal:
                     except json.JSONDecodeError:
                         break  # a line cut short by a kill: that task runs again
                     self.done[rec["key"]] = rec
-            self.fh = self.path.open("a")
-        else:
-            try:
-                self.fh = self.path.open("w")
-            except OSError as e:
-                raise InputError(f"cannot write checkpoint {self.path}: {e.strerror}") from None
-            self._write({"lrmilp_checkpoint": 1, "fingerprint": fp})
+
+    def open(self) -> None:
+        fresh = not self.done and not (self.path.exists() and self.path.stat().st_size)
+        try:
+            self.fh = self.path.open("w" if fresh else "a")
+        except OSError as e:
+            raise InputError(f"cannot write checkpoint {self.path}: {e.strerror}") from None
+        if fresh:
+            self._write({"lrmilp_checkpoint": 1, "fingerprint": self.fp})
 
     def _write(self, obj: dict) -> None:
         self.fh.write(json.dumps(obj) + "\n")
@@ -271,7 +278,8 @@ class Journal:
         self._write({"key": result["key"], "stats": result["stats"], "children": result["children"]})
 
     def close(self) -> None:
-        self.fh.close()
+        if self.fh is not None:
+            self.fh.close()
 
 
 # --- the coordinator -----------------------------------------------------------------------------------
@@ -302,7 +310,7 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
     fp = fingerprint(net, domain, tol)
     ctx = _Context(net, domain, bounds, tol, geometry, regions_out is not None, deadline, fp[:16])
     journal = Journal(checkpoint, fp) if checkpoint is not None else None
-    writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
+    writer = None
     totals = TreeStats()
     resumed = 0
     to_run: list[str] = []
@@ -323,8 +331,7 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
         engine = _Local(ctx, jobs)
     else:
         engine = _Inline(ctx)
-    # A count that takes less than the budget stays one task; a longer one is cut up as it goes.
-    pending = {engine.submit(key, budget) for key in to_run}
+    pending: set = set()
     stopped = None
     tasks_done = 0
 
@@ -344,6 +351,12 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
                 pending |= {engine.submit(child, budget) for child in res["children"]}
 
     try:
+        # Files are created only once the engine runs: a failed start writes nothing.
+        if journal:
+            journal.open()
+        writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
+        # A count that takes less than the budget stays one task; a longer one is cut up as it goes.
+        pending = {engine.submit(key, budget) for key in to_run}
         while pending:
             done, results = engine.wait(pending)
             pending -= done

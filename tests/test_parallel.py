@@ -111,3 +111,14 @@ def test_dask_local_cluster_gives_the_serial_count():
     serial = count_regions(net, dom).regions
     res = count_regions(net, dom, jobs=2, dask="local", task_budget=1e-3)
     assert res.complete and res.regions == serial and res.extra["engine"] == "dask"
+
+
+def test_failed_start_writes_nothing(tmp_path):
+    path = tmp_path / "n.npz"
+    save_npz(random_mlp([3, 5, 5], seed=0), path)
+    regions = tmp_path / "r.jsonl"
+    p = subprocess.run([sys.executable, "-m", "lrmilp", "count", str(path), "--box", "-1", "1", "--jobs", "2",
+                        "--checkpoint", str(tmp_path / "no" / "ck.jsonl"), "--regions-out", str(regions)],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "cannot write checkpoint" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == [path]
