@@ -22,7 +22,11 @@ warm-started highspy model whose rows follow the search path (added on the way d
 way up).  That is the ``lp`` geometry, for any domain.  Low dimensions decide every hyperplane
 exactly without LPs (:func:`choose_geometry`): ``polygon`` (d <= 2 over a box) carries each node's
 polygon (interval in 1-D); ``vertex`` (3 <= d <= VERTEX_MAX_DIM, bounded) carries each node's
-vertices (:class:`_VertexCell`).
+vertices (:class:`_VertexCell`).  Higher-dimensional bounded domains use ``batch``
+(:mod:`lrmilp.frontier`): the same tests, but inside a node a layer's neurons are decided for all of
+the node's sub-cells at once, with the LPs of one step solved together by a vectorised dense dual
+simplex (:func:`lrmilp.chebyshev.solve_batch`); XOR-constrained searches (lower bounds) and unbounded
+domains use ``lp``.
 """
 
 from __future__ import annotations
@@ -36,11 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-import highspy
 import numpy as np
 
 from .bounds import Bounds, interval_bounds
-from .formulations.highs import new_highs
+from . import frontier
+from .chebyshev import RADIUS_CAP, HighsChebyshevLP
 from .domains import Domain
 from .errors import InputError
 from .network import Network, pack_pattern
@@ -54,8 +58,6 @@ gradient is zero up to the rounding of the products that formed it."""
 BALL_SLACK = 1e-9
 """Banked balls are shrunk by this relative amount, so LP optima that touch constraints up to
 solver tolerance still certify a ball strictly inside."""
-RADIUS_CAP = 1.0
-"""Chebyshev LPs maximise min(margin, RADIUS_CAP), so they stay bounded on unbounded domains."""
 VERTEX_MAX_DIM = 6
 """Bounded domains of dimension 3..VERTEX_MAX_DIM use vertex geometry: every node holds its cell's
 vertices, so every hyperplane test is exact arithmetic and LPs are needed only for thin cells."""
@@ -65,7 +67,6 @@ _ON_PLANE = np.array([-VERTEX_EPS, np.nextafter(VERTEX_EPS, np.inf)])
 """searchsorted of these cuts sorted values v into v < -VERTEX_EPS | |v| <= VERTEX_EPS | v > VERTEX_EPS."""
 _BITS = [np.uint64(1 << b) for b in range(64)]  # row bit masks, made once: np.uint64() per split is not free
 
-INF = highspy.kHighsInf
 
 
 class _Stop(Exception):
@@ -81,6 +82,7 @@ class TreeStats:
     ball_splits: int = 0  # both children certified by the ball, no LP
     bound_skips: int = 0  # neurons decided by bounds or constancy, no LP
     bank_hits: int = 0  # far sides certified by a banked ball, no LP
+    lp_fallbacks: int = 0  # batched LPs the dense simplex could not certify, re-solved by HiGHS
 
     def add(self, other: "TreeStats") -> None:
         for key, value in vars(other).items():
@@ -122,6 +124,7 @@ def tree_result(stats: TreeStats, *, stopped: str | None, seconds: float, tol: f
                        stats.nodes,
                        extra={"geometry": geometry, "lps_empty": stats.lps_empty, "ball_splits": stats.ball_splits,
                               "bound_skips": stats.bound_skips, "bank_hits": stats.bank_hits,
+                              "lp_fallbacks": stats.lp_fallbacks,
                               "bound_method": bounds.method, "bound_lps": bounds.lps, "domain": domain.describe(),
                               **extra})
 
@@ -164,58 +167,6 @@ def read_regions(path: str | Path) -> Iterator[dict]:
             yield rec
 
 
-class _ChebyshevLP:
-    """max t s.t. rows (a/|a|) u + t <= rhs, t <= RADIUS_CAP, on one warm highspy model."""
-
-    def __init__(self, dim: int, base_rows: np.ndarray, base_rhs: np.ndarray) -> None:
-        h = new_highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("presolve", "off")
-        h.setOptionValue("threads", 1)
-        self.h, self.d = h, dim
-        h.addVars(dim + 1, np.full(dim + 1, -INF), np.r_[np.full(dim, INF), RADIUS_CAP])
-        h.changeColCost(dim, 1.0)
-        h.changeObjectiveSense(highspy.ObjSense.kMaximize)
-        self.idx = np.arange(dim + 1, dtype=np.int32)
-        self.buf = np.ones(dim + 1)  # row coefficients (a/|a|, 1); the last entry is t's
-        self.last = np.array([0], dtype=np.int32)
-        self.retries = 0  # LPs re-solved from a cold start after a non-optimal status
-        self.stack: list[tuple[np.ndarray, float]] = []  # rows pushed, in order (the search path)
-        for a, r in zip(base_rows, base_rhs):
-            self.push(a, r)
-        self.stack.clear()  # domain rows are not part of any path
-
-    def push(self, a_unit: np.ndarray, rhs: float) -> None:
-        self.buf[:-1] = a_unit
-        self.h.addRow(-INF, float(rhs), self.d + 1, self.idx, self.buf)
-        self.stack.append((a_unit, rhs))
-
-    def pop(self) -> None:
-        self.last[0] = self.h.getNumRow() - 1
-        self.h.deleteRows(1, self.last)
-        self.stack.pop()
-
-    def solve(self) -> tuple[float, np.ndarray]:
-        """The optimal (t, u).  The LP is always feasible (t may go to -inf) and bounded (t <= cap), so
-        any status but optimal is a numerical failure: retry from a cold start, then with presolve,
-        and raise rather than ever read a failure as an empty cell."""
-        h = self.h
-        h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            self.retries += 1
-            h.clearSolver()
-            h.run()
-            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-                h.setOptionValue("presolve", "on")
-                h.clearSolver()
-                h.run()
-                h.setOptionValue("presolve", "off")
-                if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-                    raise RuntimeError(f"HiGHS failed on a region LP: {h.modelStatusToString(h.getModelStatus())}")
-        x = np.asarray(h.getSolution().col_value)
-        return float(x[-1]), x[:-1]
-
-
 def domain_rows(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
     """The domain as unit-normal rows a u <= r (box faces and A_ub rows)."""
     d = domain.dim
@@ -234,12 +185,12 @@ def domain_rows(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
 
 
 def choose_geometry(domain: Domain) -> str:
-    """``polygon`` (d <= 2, box), ``vertex`` (d <= VERTEX_MAX_DIM, bounded) or ``lp`` (otherwise)."""
+    """``polygon`` (d <= 2, box), ``vertex`` (d <= VERTEX_MAX_DIM, bounded), ``batch`` (bounded) or ``lp``."""
     if domain.dim <= 2 and domain.bounded and domain.A_ub.shape[0] == 0:
         return "polygon"
     if domain.dim <= VERTEX_MAX_DIM and domain.bounded:
         return "vertex"
-    return "lp"
+    return "batch" if domain.bounded else "lp"
 
 
 class _LayerPlan:
@@ -326,8 +277,12 @@ class TreeEnumerator:
         self.pattern = np.zeros(net.neurons, dtype=bool)
         self.box_lo, self.box_hi = (domain.lo, domain.hi) if domain.bounded else (None, None)
         self.geometry = choose_geometry(domain) if geometry == "auto" else geometry
+        if self.geometry == "batch" and parity is not None:
+            self.geometry = "lp"  # XOR propagation follows one path at a time
+        if self.geometry == "batch" and not domain.bounded:
+            raise ValueError("batch geometry needs a bounded domain")
         self.rows, self.rhs = domain_rows(domain)
-        self.lp = _ChebyshevLP(d, self.rows, self.rhs) if self.geometry == "lp" else None
+        self.lp = HighsChebyshevLP(d, self.rows, self.rhs) if self.geometry == "lp" else None
         self._t0 = time.perf_counter()
         self._next_report = self._t0 + 1.0
         self.deadline = None if time_limit is None else time.time() + time_limit  # wall clock, shared with workers
@@ -442,6 +397,10 @@ class TreeEnumerator:
                     self.stats.lps += 1
                     if t > self.tol:
                         self._layer(k, M, m, u, t)
+                elif self.geometry == "batch":
+                    node = frontier.root_node(self, hyper)
+                    if node is not None:
+                        self._layer_batch(k, M, m, node)
                 else:
                     box = (self.domain.lo, self.domain.hi) if self.domain.A_ub.shape[0] == 0 else None
                     cell = _VertexCell.of_domain(self.rows, self.rhs, box)
@@ -507,6 +466,20 @@ class TreeEnumerator:
         setup = self._layer_setup(k, M, m)
         plan = self._plan_layer(setup, self._node_bounds(k, *setup[:2]), center, radius)
         self._neuron(k, 0, setup, plan, np.zeros(layer.out_size, dtype=bool), center, radius)
+
+    def _layer_batch(self, k: int, M: np.ndarray, m: np.ndarray, node: "frontier.Node") -> None:
+        """Enumerate layers k.. below ``node`` in batch geometry (:mod:`lrmilp.frontier`)."""
+        if k == len(self.layers):
+            self._emit(node.center, node.radius)
+            return
+        if self.split_after is not None and self._split_here(k):
+            return
+        self.stats.nodes += 1
+        self._check()
+        if not self.layers[k].relu:
+            self._layer_batch(k + 1, *self._affine(k, M, m), node)
+            return
+        frontier.explore(self, k, M, m, node)
 
     def _plan_layer(self, setup, node_bounds, center: np.ndarray, radius: float) -> "_LayerPlan":
         """Decide, once for the node's whole cell P, every neuron of the layer that P does not split.

@@ -26,8 +26,8 @@ def _patterns(net, dom, **kw):
     return seen
 
 
-def _check_against_brute(net, dom, A_dom, b_dom):
-    seen = _patterns(net, dom)
+def _check_against_brute(net, dom, A_dom, b_dom, **kw):
+    seen = _patterns(net, dom, **kw)
     pats = [p for p, _, _ in seen]
     assert len(pats) == len(set(pats)), "a region was listed twice"
     origin = np.zeros(net.input_dim) if dom.origin is None else dom.origin
@@ -54,10 +54,24 @@ for seed in range(4):
 for seed in range(3):
     CASES.append(("box-5-6d", seed))   # the vertex (qhull) pre-tests
     CASES.append(("polytope-in-box", seed))
+for seed in range(4):
+    CASES.append(("box-7-8d", seed))   # batch geometry by default
 
 
 @pytest.mark.parametrize("kind,seed", CASES)
 def test_brute_force_agrees(kind, seed):
+    net, dom, A, b = _case(kind, seed)
+    _check_against_brute(net, dom, A, b)
+
+
+@pytest.mark.parametrize("kind,seed", [c for c in CASES if c[0] not in ("polytope",)])
+def test_batch_geometry_agrees_with_brute_force(kind, seed):
+    """The batch geometry (frontier + batched dense LPs) on every bounded case, small d included."""
+    net, dom, A, b = _case(kind, seed)
+    _check_against_brute(net, dom, A, b, geometry="batch")
+
+
+def _case(kind, seed):
     rng = np.random.default_rng(100 + seed)
     if kind == "box":
         n0 = int(rng.integers(2, 5))
@@ -70,6 +84,12 @@ def test_brute_force_agrees(kind, seed):
         net = random_mlp([n0, 3, 3, 3, 2], seed=seed, last_relu=False)
         dom = Box(-1, 1, n0)
         A, b = box_rows(-np.ones(n0), np.ones(n0))
+    elif kind == "box-7-8d":
+        n0 = 7 + seed % 2
+        net = random_mlp([n0, 5, 4], seed=seed, bias_std=0.5)
+        lo, hi = -rng.uniform(0.5, 2, n0), rng.uniform(0.5, 2, n0)
+        dom = Box(lo, hi, n0)
+        A, b = box_rows(lo, hi)
     elif kind == "box-5-6d":
         n0 = 5 + seed % 2
         net = random_mlp([n0, 5, 4], seed=seed)
@@ -96,7 +116,7 @@ def test_brute_force_agrees(kind, seed):
         p = rng.normal(size=(3, n0))
         dom = AffineSlice(p[0], np.stack([p[1] - p[0], p[2] - p[0]], 1), -0.5, 1.5)
         A, b = box_rows(np.full(2, -0.5), np.full(2, 1.5))
-    _check_against_brute(net, dom, A, b)
+    return net, dom, A, b
 
 
 def test_lp_and_polygon_geometry_agree_in_2d():
@@ -155,7 +175,7 @@ def test_degenerate_nets_match_brute_force():
     b2[1] = 0.0
     net = Network([Dense(W1, b1), Dense(W2, b2), Dense(np.ones((1, 4)), np.zeros(1), relu=False)], (2,))
     for dom, (A, b) in [(Box(-2, 2, 2), box_rows(np.full(2, -2.0), np.full(2, 2.0)))]:
-        for geometry in ("lp", "polygon"):
+        for geometry in ("lp", "polygon", "batch"):
             seen = {p for p, _, _ in _patterns(net, dom, geometry=geometry)}
             truth = brute_force_count(_layers(net), origin=np.zeros(2), basis=np.eye(2), A_dom=A, b_dom=b)
             assert seen == truth
