@@ -128,7 +128,7 @@ def solve_batch(shared: SharedRows, Ahat: np.ndarray, chat: np.ndarray, sig: np.
     WTd = WT[:, None, :]
     tmp = np.empty_like(Bi)
     for it in range(MAX_PIVOTS + 1):
-        s = Ha + SGa * (y[:, :d] @ W)
+        s = Ha + SGa * np.einsum("ld,dr->lr", y[:, :d], W)
         s -= y[:, d:]
         r = s.argmin(axis=1)
         ar = np.arange(idx.size)

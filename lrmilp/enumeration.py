@@ -44,6 +44,7 @@ import numpy as np
 
 from .bounds import Bounds, interval_bounds
 from . import frontier
+from .blas import single_blas_thread
 from .chebyshev import RADIUS_CAP, HighsChebyshevLP
 from .domains import Domain
 from .errors import InputError
@@ -333,7 +334,7 @@ class TreeEnumerator:
         """Enumerate the whole tree: the root node, no neuron decided."""
         if self.geometry == "polygon":
             try:
-                with _sigint_stops(self):
+                with _sigint_stops(self), single_blas_thread():
                     cell = _box_polygon(self.domain.lo, self.domain.hi)
                     if _inradius_polygon(cell, self.tol) > self.tol:
                         self._layer_poly(0, *self._input_map(), cell)
@@ -388,7 +389,7 @@ class TreeEnumerator:
             M, m = A * states[:, None], c * states
         self._start_layer = k
         try:
-            with _sigint_stops(self):
+            with _sigint_stops(self), single_blas_thread():
                 self._check()
                 if self.geometry == "lp":
                     for unit, cu, st in hyper:
