@@ -332,8 +332,15 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
     else:
         engine = _Inline(ctx)
     pending: set = set()
+    # Tasks wait here, not in the engine's queue: an interrupted pool with thousands of queued calls
+    # could hang on shutdown, and a short queue keeps the order depth first.
+    backlog: list = []
     stopped = None
     tasks_done = 0
+
+    def top_up() -> None:
+        while backlog and len(pending) < 4 * max(jobs, 1):
+            pending.add(engine.submit(backlog.pop(), budget))
 
     def absorb(res: dict, resubmit: bool) -> None:
         nonlocal stopped, tasks_done, pending
@@ -348,7 +355,7 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
             if journal:
                 journal.record(res)
             if resubmit:
-                pending |= {engine.submit(child, budget) for child in res["children"]}
+                backlog.extend(reversed(res["children"]))
 
     try:
         # Files are created only once the engine runs: a failed start writes nothing.
@@ -356,7 +363,8 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
             journal.open()
         writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
         # A count that takes less than the budget stays one task; a longer one is cut up as it goes.
-        pending = {engine.submit(key, budget) for key in to_run}
+        backlog.extend(reversed(to_run))
+        top_up()
         while pending:
             done, results = engine.wait(pending)
             pending -= done
@@ -370,6 +378,7 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
                 stopped = "max_regions"
             if stopped is not None:
                 break
+            top_up()
     except KeyboardInterrupt:
         stopped = "interrupted"
         # Ctrl-C reached the workers too: each stops its subtree and returns what it counted.
