@@ -194,6 +194,23 @@ def choose_geometry(domain: Domain) -> str:
     return "batch" if domain.bounded else "lp"
 
 
+def settled_by_bounds(setup, node_bounds: tuple[np.ndarray, np.ndarray], tol: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Per neuron of a layer (``setup`` from ``TreeEnumerator._layer_setup``): 1/0 when its sign is
+    settled on the whole node by constancy or by ``node_bounds`` (the other side thinner than tol), -1
+    otherwise; and whether a settled neuron keeps its row (a sliver of the other side may exist, so
+    children must never stray into it)."""
+    A, c, _, safe, const = setup
+    lo_b, hi_b = node_bounds
+    fixed = np.full(A.shape[0], -1, dtype=np.int8)
+    fixed[const] = np.where(c[const] > 0, 1, 0)
+    inact = ~const & (hi_b <= tol * safe)
+    act = ~const & ~inact & (-lo_b <= tol * safe)
+    fixed[inact], fixed[act] = 0, 1
+    row = (inact & (hi_b > 0)) | (act & (lo_b < 0))
+    return fixed, row
+
+
 class _LayerPlan:
     """Per layer entry: neurons fixed on the whole cell, and a bank of balls certified inside it.
 
@@ -489,17 +506,10 @@ class TreeEnumerator:
         neurons cut P into; here it costs at most one.  The far-side balls found are banked.
         """
         A, c, norms, safe, const = setup
-        lo_b, hi_b = node_bounds
         tol = self.tol
         plan = _LayerPlan(A, c, safe, center, radius)
+        plan.fixed[:], plan.row[:] = settled_by_bounds(setup, node_bounds, tol)
         fixed = plan.fixed
-        fixed[const] = np.where(c[const] > 0, 1, 0)
-        inact = ~const & (hi_b <= tol * safe)
-        act = ~const & ~inact & (-lo_b <= tol * safe)
-        fixed[inact], fixed[act] = 0, 1
-        # A sliver of the other side may exist: keep the row so children never stray into it.
-        plan.row[inact & (hi_b > 0)] = True
-        plan.row[act & (lo_b < 0)] = True
         self.stats.bound_skips += int(np.sum(fixed >= 0))
         live = np.flatnonzero(fixed < 0)
         delta = (A[live] @ center + c[live]) / norms[live]

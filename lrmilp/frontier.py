@@ -10,7 +10,7 @@ far side, and one more only when the near side's ball falls to tol.  Each sub-ce
 dual-feasible basis of its latest LP (or its parent's), which warm-starts its next LP.
 
 Bounded domains only (the dense LP starts from the box's rows) and no XOR constraints; the enumerator
-uses the ``lp`` geometry otherwise.  Frontiers above ``CHUNK`` sub-cells are split and walked one part
+uses the ``lp`` geometry otherwise.  Frontiers whose basis inverses exceed ``CHUNK_BYTES`` are split and walked one part
 after the other, so memory stays bounded whatever the layer width.
 """
 
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import enumeration  # at call time only: enumeration imports this module
 from .chebyshev import SharedRows, solve_batch
 
 if TYPE_CHECKING:
@@ -78,9 +79,8 @@ def root_node(enum: "TreeEnumerator", hyper: list[tuple[np.ndarray, float, bool]
     LP), or None when it holds no ball of radius > tol."""
     shared = SharedRows.of_domain(enum.rows, enum.rhs)
     if hyper:
-        rows = np.array([-u if st else u for u, _, st in hyper])
-        rhs = np.array([c if st else -c for _, c, st in hyper])
-        shared = shared.extend(rows, rhs)
+        rows, rhs = zip(*(enumeration.TreeEnumerator._row(u, c, 1.0, st) for u, c, st in hyper))
+        shared = shared.extend(np.array(rows), np.array(rhs))
     B, Binv = shared.first_basis()
     d = enum.domain.dim
     # No layer rows: one absent dummy row (sig 0) keeps the batch's arrays non-empty.
@@ -96,11 +96,10 @@ class _Layer:
 
     def __init__(self, enum: "TreeEnumerator", k: int, M: np.ndarray, m: np.ndarray, node: Node) -> None:
         self.enum, self.k, self.node = enum, k, node
-        A, c, norms, safe, const = enum._layer_setup(k, M, m)
-        self.A, self.c, self.const = A, c, const
+        self.setup = A, c, _, safe, _ = enum._layer_setup(k, M, m)
+        self.A, self.c = A, c
         self.Ahat, self.chat = A / safe[:, None], c / safe
         self.bounds = enum._node_bounds(k, A, c)
-        self.safe = safe
         self.S = len(node.shared.h)
         self.off = enum.offsets[k]
 
@@ -132,17 +131,8 @@ def _plan(lay: _Layer) -> tuple[np.ndarray, np.ndarray]:
     its row (a sliver of the other side exists).  As ``TreeEnumerator._plan_layer``."""
     enum, node = lay.enum, lay.node
     tol = enum.tol
-    A, c, const, safe = lay.A, lay.c, lay.const, lay.safe
-    lo_b, hi_b = lay.bounds
-    n = A.shape[0]
-    fixed = np.full(n, -1, dtype=np.int8)
-    row = np.zeros(n, dtype=bool)
-    fixed[const] = np.where(c[const] > 0, 1, 0)
-    inact = ~const & (hi_b <= tol * safe)
-    act = ~const & ~inact & (-lo_b <= tol * safe)
-    fixed[inact], fixed[act] = 0, 1
-    row[inact & (hi_b > 0)] = True
-    row[act & (lo_b < 0)] = True
+    n = lay.Ahat.shape[0]
+    fixed, row = enumeration.settled_by_bounds(lay.setup, lay.bounds, tol)
     enum.stats.bound_skips += int(np.sum(fixed >= 0))
     live = np.flatnonzero(fixed < 0)
     delta = lay.Ahat[live] @ node.center + lay.chat[live]
