@@ -42,7 +42,13 @@ objective (max t) from the basis rows up to DUAL_RESIDUAL (max-norm); else HiGHS
 MAX_PIVOTS = 300
 """Pivots per LP before the dense simplex gives up (degenerate cycling) and HiGHS re-solves it."""
 REFACTOR_EVERY = 48
-"""Rank-one updates of a basis inverse before it is recomputed from its rows."""
+"""Pivot rounds of one batch after which every basis inverse is recomputed from its rows (rank-one
+updates accumulate rounding)."""
+RATIO_TIE = 1e-12
+"""Ratio-test values within this of the minimum count as ties; among ties the largest pivot leaves."""
+OPTIMALITY_GAP = 1e-7
+"""A basis whose vertex's t exceeds the radius certified at its point by more than this is not trusted
+(its vertex is infeasible, so the dual bound t is not attained): HiGHS re-solves that LP."""
 
 INF = highspy.kHighsInf
 
@@ -151,7 +157,7 @@ def solve_batch(shared: SharedRows, Ahat: np.ndarray, chat: np.ndarray, sig: np.
         ratio = np.full(w.shape, np.inf)
         np.divide(np.maximum(Bi[:, d, :], 0.0), w, out=ratio, where=okw)
         rmin = ratio.min(axis=1)
-        i = np.where(ratio <= rmin[:, None] + 1e-12, w, -np.inf).argmax(axis=1)  # largest pivot among ties
+        i = np.where(ratio <= rmin[:, None] + RATIO_TIE, w, -np.inf).argmax(axis=1)  # largest pivot among ties
         if np.isinf(rmin).any():
             # No pivot keeps the duals feasible: impossible for these LPs, so numerics failed.  Their
             # bases go to the certification below, which fails them over to HiGHS.
@@ -186,22 +192,35 @@ def solve_batch(shared: SharedRows, Ahat: np.ndarray, chat: np.ndarray, sig: np.
     U_out = y[:, :d].copy()
     near = (H[:, 1:] + SG[:, 1:] * (U_out @ W[:, 1:])).min(axis=1)  # distance to the nearest non-cap row
     t_out = np.minimum(near, RADIUS_CAP)
-    bad = np.flatnonzero(~ok | (t_out < y[:, d] - 1e-7))  # a vertex that is not feasible: not optimal either
+    bad = np.flatnonzero(~ok | (t_out < y[:, d] - OPTIMALITY_GAP))
     for l in bad:
-        t_out[l], U_out[l] = _highs_chebyshev(shared, Ahat, chat, sig[l])
+        t_out[l], U_out[l] = _fallback(shared, Ahat, chat, sig[l])
         B_out[l], Binv_out[l] = B[l], Binv[l]
     return BatchResult(t_out, U_out, B_out, Binv_out, len(bad), pivots)
 
 
-def _highs_chebyshev(shared: SharedRows, Ahat: np.ndarray, chat: np.ndarray, sig_l: np.ndarray) -> tuple[float, np.ndarray]:
-    """One LP of a batch by HiGHS, radius certified at the point as in :func:`solve_batch`."""
+def _fallback(shared: SharedRows, Ahat: np.ndarray, chat: np.ndarray, sig_l: np.ndarray) -> tuple[float, np.ndarray]:
+    """One LP of a batch by HiGHS (:func:`chebyshev_ball`), radius certified at the point as in
+    :func:`solve_batch`."""
     d = Ahat.shape[1]
     pres = np.flatnonzero(sig_l)
     rows = np.vstack([shared.G[1:, :d], -sig_l[pres, None] * Ahat[pres]])
     rhs = np.r_[shared.h[1:], sig_l[pres] * chat[pres]]
-    lp = HighsChebyshevLP(d, rows, rhs)
-    _, u = lp.solve()
+    _, u = chebyshev_ball(rows, rhs)
     return min(float((rhs - rows @ u).min()), RADIUS_CAP), u
+
+
+def chebyshev_ball(rows: np.ndarray, rhs: np.ndarray) -> tuple[float, np.ndarray]:
+    """Largest ball in {u : rows u <= rhs} (unit rows), radius capped at RADIUS_CAP."""
+    from scipy.optimize import linprog
+    d = rows.shape[1]
+    res = linprog(np.r_[np.zeros(d), -1.0], A_ub=np.c_[rows, np.ones(len(rows))], b_ub=rhs,
+                  bounds=[(None, None)] * d + [(None, RADIUS_CAP)], method="highs")
+    if res.status == 2:  # infeasible: the rows admit no point at all
+        return -np.inf, np.zeros(d)
+    if res.status != 0:
+        raise RuntimeError(f"region LP failed: {res.message}")  # never read a failure as an empty cell
+    return float(-res.fun), res.x[:d]
 
 
 class HighsChebyshevLP:

@@ -45,7 +45,7 @@ import numpy as np
 from .bounds import Bounds, interval_bounds
 from . import frontier
 from .blas import single_blas_thread
-from .chebyshev import RADIUS_CAP, HighsChebyshevLP
+from .chebyshev import RADIUS_CAP, HighsChebyshevLP, chebyshev_ball
 from .domains import Domain
 from .errors import InputError
 from .network import Network, pack_pattern
@@ -666,7 +666,7 @@ class TreeEnumerator:
         r = -float(cell.rows.dot(p).max())
         if r > self.tol:
             return p, r
-        t, u = _chebyshev(cell.rows[:, :-1], -cell.rows[:, -1])
+        t, u = chebyshev_ball(cell.rows[:, :-1], -cell.rows[:, -1])
         self.stats.lps += 1
         if t <= self.tol:
             self.stats.lps_empty += 1
@@ -858,7 +858,7 @@ class _VertexCell:
             V = np.array(np.meshgrid(*zip(lo, hi), indexing="ij")).reshape(len(lo), -1).T
         else:
             from scipy.spatial import HalfspaceIntersection, QhullError
-            t, u = _chebyshev(rows, rhs)
+            t, u = chebyshev_ball(rows, rhs)
             if t <= 0:
                 return None
             try:
@@ -926,19 +926,6 @@ def _pack_rows(B: np.ndarray) -> np.ndarray:
     P = np.packbits(B, axis=1, bitorder="little")
     P = np.pad(P, ((0, 0), (0, words * 8 - P.shape[1])))
     return np.ascontiguousarray(P).view(np.uint64)
-
-
-def _chebyshev(rows: np.ndarray, rhs: np.ndarray) -> tuple[float, np.ndarray]:
-    """Largest ball in {u : rows u <= rhs} (unit rows), radius capped at RADIUS_CAP."""
-    from scipy.optimize import linprog
-    d = rows.shape[1]
-    res = linprog(np.r_[np.zeros(d), -1.0], A_ub=np.c_[rows, np.ones(len(rows))], b_ub=rhs,
-                  bounds=[(None, None)] * d + [(None, RADIUS_CAP)], method="highs")
-    if res.status == 2:  # infeasible: the rows admit no point at all
-        return -np.inf, np.zeros(d)
-    if res.status != 0:
-        raise RuntimeError(f"region LP failed: {res.message}")  # never read a failure as an empty cell
-    return float(-res.fun), res.x[:d]
 
 
 def _box_polygon(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
