@@ -86,3 +86,4 @@ def test_corrupted_basis_is_caught():
     res = solve_batch(shared, A, c, sig, good.B, noisy)
     assert res.fallbacks > 0
     _check(shared, A, c, sig, res)
+
