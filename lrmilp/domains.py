@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, parse_file
 
 
 def _vector(name: str, value, size: int) -> np.ndarray:
@@ -244,12 +244,7 @@ def from_options(input_dim: int, *, box: Sequence[float] | None = None, box_file
         return Box(box[0], box[1], input_dim)
     if box_file is not None:
         path = Path(box_file)
-        try:
-            spec = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputError(f"no such box file: {path}") from None
-        except (OSError, ValueError) as e:
-            raise InputError(f"cannot read box file {path}: {e}") from None
+        spec = parse_file(path, "box file", json.loads)
         if not isinstance(spec, dict) or "lo" not in spec or "hi" not in spec:
             raise InputError(f"box file {path} must hold an object with keys 'lo' and 'hi'")
         if "A" in spec or "b" in spec:

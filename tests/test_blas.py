@@ -8,7 +8,7 @@ def test_single_blas_thread_sets_one_and_restores():
     api = _openblas()
     if not api:
         pytest.skip("numpy's BLAS is not an OpenBLAS found in /proc/self/maps")
-    get, set_ = api
+    get, _ = api
     before = get()
     with single_blas_thread():
         assert get() == 1

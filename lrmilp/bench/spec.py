@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, parse_file
 from .adapters import DATA_PREFIX
 from .tasks import TaskKind, check_options, task_kind
 
@@ -95,17 +95,17 @@ class BenchSpec:
     runs: list[Run]
 
 
+def _toml(text: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"invalid TOML: {e}") from None
+
+
 def load_spec(path: str | Path, *, output: str | Path | None = None) -> BenchSpec:
     """Parse and validate a spec; InputError (one line, naming the spec and the key) when it is bad."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"no such spec file: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read spec {path}: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise InputError(f"spec {path}: invalid TOML: {e}") from None
+    data = parse_file(path, "spec file", _toml)
     try:
         return _parse(path, data, output)
     except InputError as e:
