@@ -29,7 +29,8 @@ import numpy as np
 from .formulations.highs import new_highs
 
 RADIUS_CAP = 1.0
-"""Chebyshev LPs maximise min(margin, RADIUS_CAP), so they stay bounded on unbounded domains."""
+"""Default cap: Chebyshev LPs maximise min(margin, cap), so they stay bounded on unbounded domains (the
+enumerator passes a cap relative to the domain's scale, :attr:`lrmilp.tolerance.Tolerance.cap`)."""
 PRIMAL_FEAS = 1e-10
 """The dual simplex stops when no row is violated by more than this (rows have unit normals, so it is a
 distance in parameter space).  The radius returned is recomputed from the point and already accounts for
@@ -56,18 +57,18 @@ INF = highspy.kHighsInf
 @dataclass
 class SharedRows:
     """The rows every LP of a batch holds: ``G`` (S, d+1) with unit u-part and t coefficient 1, except
-    row 0, the cap t <= RADIUS_CAP; right-hand sides ``h``."""
+    row 0, the cap t <= cap; right-hand sides ``h``."""
 
     G: np.ndarray
     h: np.ndarray
 
     @classmethod
-    def of_domain(cls, rows: np.ndarray, rhs: np.ndarray) -> "SharedRows":
+    def of_domain(cls, rows: np.ndarray, rhs: np.ndarray, cap: float = RADIUS_CAP) -> "SharedRows":
         d = rows.shape[1]
         G = np.zeros((len(rows) + 1, d + 1))
         G[0, d] = 1.0
         G[1:, :d], G[1:, d] = rows, 1.0
-        return cls(G, np.r_[RADIUS_CAP, rhs])
+        return cls(G, np.r_[cap, rhs])
 
     def extend(self, rows: np.ndarray, rhs: np.ndarray) -> "SharedRows":
         """These rows plus ``rows`` (unit u-parts) with right-hand sides ``rhs``."""
@@ -191,7 +192,7 @@ def solve_batch(shared: SharedRows, Ahat: np.ndarray, chat: np.ndarray, sig: np.
     y = np.matmul(Binv_out, np.take_along_axis(H, B_out, axis=1)[:, :, None])[:, :, 0]
     U_out = y[:, :d].copy()
     near = (H[:, 1:] + SG[:, 1:] * (U_out @ W[:, 1:])).min(axis=1)  # distance to the nearest non-cap row
-    t_out = np.minimum(near, RADIUS_CAP)
+    t_out = np.minimum(near, shared.h[0])
     bad = np.flatnonzero(~ok | (t_out < y[:, d] - OPTIMALITY_GAP))
     for l in bad:
         t_out[l], U_out[l] = _fallback(shared, Ahat, chat, sig[l])
@@ -206,16 +207,17 @@ def _fallback(shared: SharedRows, Ahat: np.ndarray, chat: np.ndarray, sig_l: np.
     pres = np.flatnonzero(sig_l)
     rows = np.vstack([shared.G[1:, :d], -sig_l[pres, None] * Ahat[pres]])
     rhs = np.r_[shared.h[1:], sig_l[pres] * chat[pres]]
-    _, u = chebyshev_ball(rows, rhs)
-    return min(float((rhs - rows @ u).min()), RADIUS_CAP), u
+    cap = float(shared.h[0])
+    _, u = chebyshev_ball(rows, rhs, cap)
+    return min(float((rhs - rows @ u).min()), cap), u
 
 
-def chebyshev_ball(rows: np.ndarray, rhs: np.ndarray) -> tuple[float, np.ndarray]:
-    """Largest ball in {u : rows u <= rhs} (unit rows), radius capped at RADIUS_CAP."""
+def chebyshev_ball(rows: np.ndarray, rhs: np.ndarray, cap: float = RADIUS_CAP) -> tuple[float, np.ndarray]:
+    """Largest ball in {u : rows u <= rhs} (unit rows), radius capped at ``cap``."""
     from scipy.optimize import linprog
     d = rows.shape[1]
     res = linprog(np.r_[np.zeros(d), -1.0], A_ub=np.c_[rows, np.ones(len(rows))], b_ub=rhs,
-                  bounds=[(None, None)] * d + [(None, RADIUS_CAP)], method="highs")
+                  bounds=[(None, None)] * d + [(None, cap)], method="highs")
     if res.status == 2:  # infeasible: the rows admit no point at all
         return -np.inf, np.zeros(d)
     if res.status != 0:
@@ -226,13 +228,13 @@ def chebyshev_ball(rows: np.ndarray, rhs: np.ndarray) -> tuple[float, np.ndarray
 class HighsChebyshevLP:
     """The Chebyshev LP on one warm highspy model (any domain)."""
 
-    def __init__(self, dim: int, base_rows: np.ndarray, base_rhs: np.ndarray) -> None:
+    def __init__(self, dim: int, base_rows: np.ndarray, base_rhs: np.ndarray, cap: float = RADIUS_CAP) -> None:
         h = new_highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("presolve", "off")
         h.setOptionValue("threads", 1)
         self.h, self.d = h, dim
-        h.addVars(dim + 1, np.full(dim + 1, -INF), np.r_[np.full(dim, INF), RADIUS_CAP])
+        h.addVars(dim + 1, np.full(dim + 1, -INF), np.r_[np.full(dim, INF), cap])
         h.changeColCost(dim, 1.0)
         h.changeObjectiveSense(highspy.ObjSense.kMaximize)
         self.idx = np.arange(dim + 1, dtype=np.int32)

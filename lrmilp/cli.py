@@ -232,7 +232,9 @@ def count(model, trust, box, box_file, unbounded, method, tol, jobs, dask, check
         head = f"{r['regions']:,} regions" + ("" if r["complete"] else f" at least (stopped: {r['stopped']})")
         return (f"{head} by {r['method']} in {r['seconds']:.3f}s, {r['lps']:,} LPs"
                 + (f" ({r['lps_per_region']} per region)" if "lps_per_region" in r else "")
-                + f"; tol {r['tol']:g}: {r['tol_meaning']}")
+                + f"; tol {r['tol']:g}: {r['tol_meaning']}"
+                + (f"\nnote: {r['thin_dropped']:,} candidate cells exist but hold no ball of radius > tol and were "
+                   "not counted; a smaller --tol would count them" if r.get("thin_dropped") else ""))
 
     emit(res, as_json, human)
 
@@ -376,9 +378,9 @@ def _load_array(path: str, what: str) -> np.ndarray:
 
 
 def _tol_option(f):
-    from .enumeration import DEFAULT_TOL
-    return click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TOL, show_default=True,
-                        help="A region counts iff it holds a ball of radius > tol (parameter space).")(f)
+    return click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=None,
+                        help="A region counts iff it holds a ball of radius > tol (parameter space); "
+                             "default 1e-9 of the domain's scale.")(f)
 
 
 @main.command()

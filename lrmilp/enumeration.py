@@ -32,6 +32,7 @@ domains use ``lp``.
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 import time
@@ -45,14 +46,13 @@ import numpy as np
 from .bounds import Bounds, interval_bounds
 from . import frontier
 from .blas import single_blas_thread
-from .chebyshev import RADIUS_CAP, HighsChebyshevLP, chebyshev_ball
+from .chebyshev import HighsChebyshevLP, chebyshev_ball
 from .domains import Domain
 from .errors import InputError
 from .network import Network, pack_pattern
 from .parity import ParityState
+from .tolerance import Tolerance, resolve_tolerance
 
-DEFAULT_TOL = 1e-6
-"""Default ``tol``: a region counts iff it holds a ball of radius > tol in parameter space."""
 ZERO_TOL = 1e-10
 """A pre-activation is constant on a node when |a_j| <= ZERO_TOL * sum_i |W_ji| |a_i(prev)|, i.e. its
 gradient is zero up to the rounding of the products that formed it."""
@@ -62,10 +62,6 @@ solver tolerance still certify a ball strictly inside."""
 VERTEX_MAX_DIM = 6
 """Bounded domains of dimension 3..VERTEX_MAX_DIM use vertex geometry: every node holds its cell's
 vertices, so every hyperplane test is exact arithmetic and LPs are needed only for thin cells."""
-VERTEX_EPS = 1e-9
-"""Points within this distance of a hyperplane count as lying on it when a cell is clipped."""
-_ON_PLANE = np.array([-VERTEX_EPS, np.nextafter(VERTEX_EPS, np.inf)])
-"""searchsorted of these cuts sorted values v into v < -VERTEX_EPS | |v| <= VERTEX_EPS | v > VERTEX_EPS."""
 _BITS = [np.uint64(1 << b) for b in range(64)]  # row bit masks, made once: np.uint64() per split is not free
 
 
@@ -84,10 +80,27 @@ class TreeStats:
     bound_skips: int = 0  # neurons decided by bounds or constancy, no LP
     bank_hits: int = 0  # far sides certified by a banked ball, no LP
     lp_fallbacks: int = 0  # batched LPs the dense simplex could not certify, re-solved by HiGHS
+    thin_dropped: int = 0  # candidate cells that exist (radius > noise) but hold no ball > tol
+    min_margin: float = math.inf  # smallest certified ball radius of a counted region
 
     def add(self, other: "TreeStats") -> None:
         for key, value in vars(other).items():
-            setattr(self, key, getattr(self, key) + value)
+            if key == "min_margin":
+                self.min_margin = min(self.min_margin, value)
+            else:
+                setattr(self, key, getattr(self, key) + value)
+
+    def to_dict(self) -> dict:
+        """The counters as plain JSON values (min_margin None while no region was counted)."""
+        out = vars(self).copy()
+        out["min_margin"] = None if math.isinf(self.min_margin) else float(self.min_margin)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TreeStats":
+        d = dict(d)
+        d["min_margin"] = math.inf if d.get("min_margin") is None else float(d["min_margin"])
+        return cls(**d)
 
 
 @dataclass
@@ -104,30 +117,37 @@ class CountResult:
     stopped: str | None = None
     nodes: int = 0
     extra: dict = field(default_factory=dict)
+    thin_dropped: int = 0
+    """Candidate cells met that exist (radius above rounding noise) but hold no ball of radius > tol:
+    0 means the count does not depend on tol; > 0 means a smaller tol would count more."""
+    min_margin: float | None = None
+    """The smallest certified ball radius of a counted region (None if none was counted)."""
 
     def to_dict(self) -> dict:
         out = {"regions": int(self.regions), "complete": bool(self.complete), "method": self.method,
                "seconds": round(self.seconds, 6), "lps": int(self.lps), "tol": self.tol,
-               "tol_meaning": self.tol_meaning, "nodes": int(self.nodes), "stopped": self.stopped}
+               "tol_meaning": self.tol_meaning, "nodes": int(self.nodes), "stopped": self.stopped,
+               "thin_dropped": int(self.thin_dropped), "min_margin": self.min_margin}
         if self.regions:
             out["lps_per_region"] = round(self.lps / self.regions, 4)
         out.update(self.extra)
         return out
 
 
-TREE_TOL_MEANING = "a region counts iff it contains a ball of radius > tol (Euclidean, domain parameters)"
-
-
-def tree_result(stats: TreeStats, *, stopped: str | None, seconds: float, tol: float, geometry: str,
+def tree_result(stats: TreeStats, *, stopped: str | None, seconds: float, tolerance: Tolerance, geometry: str,
                 bounds: Bounds, domain: Domain, **extra) -> CountResult:
     """The CountResult of a (serial or parallel) tree search."""
-    return CountResult(stats.regions, stopped is None, "tree", seconds, stats.lps, tol, TREE_TOL_MEANING, stopped,
-                       stats.nodes,
-                       extra={"geometry": geometry, "lps_empty": stats.lps_empty, "ball_splits": stats.ball_splits,
+    tinfo = tolerance.describe()
+    return CountResult(stats.regions, stopped is None, "tree", seconds, stats.lps, tolerance.tol, tinfo["tol_meaning"],
+                       stopped, stats.nodes,
+                       extra={"geometry": geometry, "tol_scale": tinfo["tol_scale"], "tol_source": tinfo["tol_source"],
+                              "lps_empty": stats.lps_empty, "ball_splits": stats.ball_splits,
                               "bound_skips": stats.bound_skips, "bank_hits": stats.bank_hits,
                               "lp_fallbacks": stats.lp_fallbacks,
                               "bound_method": bounds.method, "bound_lps": bounds.lps, "domain": domain.describe(),
-                              **extra})
+                              **extra},
+                       thin_dropped=stats.thin_dropped,
+                       min_margin=None if math.isinf(stats.min_margin) else float(stats.min_margin))
 
 
 class RegionWriter:
@@ -194,12 +214,13 @@ def choose_geometry(domain: Domain) -> str:
     return "batch" if domain.bounded else "lp"
 
 
-def settled_by_bounds(setup, node_bounds: tuple[np.ndarray, np.ndarray], tol: float
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def settled_by_bounds(setup, node_bounds: tuple[np.ndarray, np.ndarray], tol: float, noise: float = 0.0
+                      ) -> tuple[np.ndarray, np.ndarray, int]:
     """Per neuron of a layer (``setup`` from ``TreeEnumerator._layer_setup``): 1/0 when its sign is
     settled on the whole node by constancy or by ``node_bounds`` (the other side thinner than tol), -1
-    otherwise; and whether a settled neuron keeps its row (a sliver of the other side may exist, so
-    children must never stray into it)."""
+    otherwise; whether a settled neuron keeps its row (a sliver of the other side may exist, so
+    children must never stray into it); and how many such slivers may be thicker than ``noise`` (thin
+    candidates: the bounds do not say whether they exist)."""
     A, c, _, safe, const = setup
     lo_b, hi_b = node_bounds
     fixed = np.full(A.shape[0], -1, dtype=np.int8)
@@ -208,7 +229,8 @@ def settled_by_bounds(setup, node_bounds: tuple[np.ndarray, np.ndarray], tol: fl
     act = ~const & ~inact & (-lo_b <= tol * safe)
     fixed[inact], fixed[act] = 0, 1
     row = (inact & (hi_b > 0)) | (act & (lo_b < 0))
-    return fixed, row
+    thin = int(np.sum((inact & (hi_b > noise * safe)) | (act & (-lo_b > noise * safe))))
+    return fixed, row, thin
 
 
 class _LayerPlan:
@@ -261,16 +283,26 @@ class TreeEnumerator:
     """Depth-first enumeration of the regions of ``net`` over ``domain`` (see the module docstring).
 
     Call :meth:`run`; ``on_region(pattern, point_u, margin)`` sees each region as it is found.
+    ``tol`` is a :class:`~lrmilp.tolerance.Tolerance`, an absolute tol, or None for the relative default
+    (:mod:`lrmilp.tolerance`).  ``net`` should be :func:`~lrmilp.network.balanced` (and ``bounds``
+    computed on it): the public counting functions do that.
     """
 
-    def __init__(self, net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, bounds: Bounds | None = None,
+    def __init__(self, net: Network, domain: Domain, *, tol: "float | Tolerance | None" = None,
+                 bounds: Bounds | None = None,
                  on_region: Callable[[np.ndarray, np.ndarray, float], None] | None = None,
                  time_limit: float | None = None, max_regions: int | None = None,
                  progress: bool = False, geometry: str = "auto", parity: "ParityState | None" = None,
                  on_split: Callable[[int, np.ndarray], None] | None = None) -> None:
-        if tol <= 0:
-            raise ValueError("tol must be positive")
-        self.net, self.domain, self.tol = net, domain, float(tol)
+        self.tolerance = tol if isinstance(tol, Tolerance) else resolve_tolerance(net, domain, tol)
+        self.net, self.domain, self.tol = net, domain, self.tolerance.tol
+        self.noise = self.tolerance.noise  # radii at or below this are flat, not thin
+        self.cap = self.tolerance.cap
+        # Points within rounding noise of a hyperplane lie on it when a cell is clipped (far below tol,
+        # so a ball certified inside a cell is off by a negligible part of tol at most).
+        eps = self.noise
+        self.vertex_eps = eps
+        self._on_plane = np.array([-eps, np.nextafter(eps, np.inf)])  # searchsorted cuts: below | on | above
         self.bounds = bounds if bounds is not None else interval_bounds(net, domain)
         self.on_region = on_region
         self.max_regions = max_regions
@@ -300,7 +332,7 @@ class TreeEnumerator:
         if self.geometry == "batch" and not domain.bounded:
             raise ValueError("batch geometry needs a bounded domain")
         self.rows, self.rhs = domain_rows(domain)
-        self.lp = HighsChebyshevLP(d, self.rows, self.rhs) if self.geometry == "lp" else None
+        self.lp = HighsChebyshevLP(d, self.rows, self.rhs, cap=self.cap) if self.geometry == "lp" else None
         self._t0 = time.perf_counter()
         self._next_report = self._t0 + 1.0
         self.deadline = None if time_limit is None else time.time() + time_limit  # wall clock, shared with workers
@@ -336,8 +368,16 @@ class TreeEnumerator:
             explore(*args)
         self.par = par
 
+    def _thin(self, radius: float) -> None:
+        """A candidate cell whose largest ball has radius ``radius`` <= tol is not counted: note it as
+        thin when it exists at all (radius above rounding noise)."""
+        if radius > self.noise:
+            self.stats.thin_dropped += 1
+
     def _emit(self, center: np.ndarray, radius: float) -> None:
         self.stats.regions += 1
+        if radius < self.stats.min_margin:
+            self.stats.min_margin = radius
         if not self.stats.regions & 63:
             self._check()
         if self.on_region is not None:
@@ -426,7 +466,7 @@ class TreeEnumerator:
                         if cell is None:
                             break
                         h = np.append(unit, cu)  # homogeneous row: h (u, 1) = unit u + cu
-                        cell = cell.clip(h, st, cell.V @ h)
+                        cell = cell.clip(h, st, cell.V @ h, self._on_plane)
                     if cell is not None and self._cell_ball(cell)[1] > self.tol:
                         self._layer_vert(k, M, m, cell)
         except _Stop:
@@ -508,7 +548,8 @@ class TreeEnumerator:
         A, c, norms, safe, const = setup
         tol = self.tol
         plan = _LayerPlan(A, c, safe, center, radius)
-        plan.fixed[:], plan.row[:] = settled_by_bounds(setup, node_bounds, tol)
+        plan.fixed[:], plan.row[:], thin = settled_by_bounds(setup, node_bounds, tol, self.noise)
+        self.stats.thin_dropped += thin
         fixed = plan.fixed
         self.stats.bound_skips += int(np.sum(fixed >= 0))
         live = np.flatnonzero(fixed < 0)
@@ -529,6 +570,7 @@ class TreeEnumerator:
                 plan.add(u, t)
             else:
                 self.stats.lps_empty += 1
+                self._thin(t)
                 fixed[j] = 1 if s_center else 0
                 plan.row[j] = t > 0
         # Branch on peripheral hyperplanes first: one far from the cell's centre cuts few sub-cells,
@@ -597,6 +639,7 @@ class TreeEnumerator:
                     plan.add(u, t)
                 else:
                     self.stats.lps_empty += 1
+                    self._thin(t)
             if far == 1:
                 self._enter(k, pos, setup, plan, states, not s_center, u, t, pushed=True)
             else:
@@ -639,6 +682,7 @@ class TreeEnumerator:
                 self.stats.lps += 1
                 if radius <= self.tol:
                     self.stats.lps_empty += 1
+                    self._thin(radius)
                     self.lp.pop()
                     return
                 plan.add(center, radius)
@@ -666,10 +710,11 @@ class TreeEnumerator:
         r = -float(cell.rows.dot(p).max())
         if r > self.tol:
             return p, r
-        t, u = chebyshev_ball(cell.rows[:, :-1], -cell.rows[:, -1])
+        t, u = chebyshev_ball(cell.rows[:, :-1], -cell.rows[:, -1], self.cap)
         self.stats.lps += 1
         if t <= self.tol:
             self.stats.lps_empty += 1
+            self._thin(t)
         return np.append(u, 1.0), t
 
     def _part_ball(self, cell: "_VertexCell", h: np.ndarray, vals: np.ndarray, active: bool,
@@ -733,13 +778,15 @@ class TreeEnumerator:
                 hi, lo = vals.max(), vals.min()
                 if hi <= tol:
                     s = False
-                    if hi > VERTEX_EPS:  # a sliver of the active side: cut it off
-                        cell = cell.clip(units[j], False, vals)
+                    if hi > self.vertex_eps:  # a sliver of the active side: cut it off
+                        self._thin(hi)
+                        cell = cell.clip(units[j], False, vals, self._on_plane)
                         D = units.dot(cell.V.T)
                 elif lo >= -tol:
                     s = True
-                    if lo < -VERTEX_EPS:
-                        cell = cell.clip(units[j], True, vals)
+                    if lo < -self.vertex_eps:
+                        self._thin(-lo)
+                        cell = cell.clip(units[j], True, vals, self._on_plane)
                         D = units.dot(cell.V.T)
                 else:
                     break
@@ -755,7 +802,7 @@ class TreeEnumerator:
             self.par = par0
             return
         want = None if self.par is None else self.par.forced(off + j)  # a state the XORs imply
-        parts = cell.split(units[j], vals)
+        parts = cell.split(units[j], vals, self._on_plane)
         for s, part in zip((True, False), parts):
             if part is None or (want is not None and want != s):
                 continue
@@ -771,8 +818,7 @@ class TreeEnumerator:
     # --- polygon geometry (d <= 2, bounded box) -------------------------------------------------
     def _layer_poly(self, k: int, M: np.ndarray, m: np.ndarray, cell: np.ndarray) -> None:
         if k == len(self.layers):
-            point = cell.mean(axis=0)
-            self._emit(point, _distance_to_boundary(cell, point))
+            self._emit(*_polygon_ball(cell, self.tol))
             return
         self.stats.nodes += 1
         self._check()
@@ -798,10 +844,12 @@ class TreeEnumerator:
                 if hi <= tol:
                     s = False
                     if hi > 0:
+                        self._thin(hi)
                         cell = _clip(cell, A[j], c[j], False)  # drop the thin active sliver
                 elif lo >= -tol:
                     s = True
                     if lo < 0:
+                        self._thin(-lo)
                         cell = _clip(cell, A[j], c[j], True)
                 else:
                     break
@@ -820,7 +868,10 @@ class TreeEnumerator:
             if want is not None and want != s:
                 continue
             part = _clip(cell, A[j], c[j], s)
-            if _inradius_polygon(part, tol) > tol:
+            r = _inradius_polygon(part, tol)
+            if r <= tol:
+                self._thin(r)
+            else:
                 states[j] = s  # later states are rewritten on every path before they are read
                 self.pattern[off + j] = s
                 self._follow(off + j, s, self._neuron_poly, k, j + 1, setup, states, part)
@@ -873,12 +924,13 @@ class _VertexCell:
         """The mean of the points, homogeneous (last entry 1)."""
         return self.V.sum(axis=0) / len(self.V)
 
-    def clip(self, h: np.ndarray, active: bool, vals: np.ndarray) -> "_VertexCell | None":
+    def clip(self, h: np.ndarray, active: bool, vals: np.ndarray, on_plane: np.ndarray) -> "_VertexCell | None":
         """The part where h x >= 0 (active) or <= 0, as a new cell (None if empty)."""
-        return self.split(h, vals)[0 if active else 1]
+        return self.split(h, vals, on_plane)[0 if active else 1]
 
-    def split(self, h: np.ndarray, vals: np.ndarray) -> tuple["_VertexCell | None", ...]:
-        """Both parts, (h x >= 0, h x <= 0); ``vals`` are the points' values h x.
+    def split(self, h: np.ndarray, vals: np.ndarray, on_plane: np.ndarray) -> tuple["_VertexCell | None", ...]:
+        """Both parts, (h x >= 0, h x <= 0); ``vals`` are the points' values h x; ``on_plane`` = [-eps,
+        next float above eps]: values within eps of 0 count as lying on the hyperplane.
 
         The points sorted by value are [below | on | above] the hyperplane, so each part is a slice
         plus the crossing points, which lie on the hyperplane and are computed once for both
@@ -886,7 +938,7 @@ class _VertexCell:
         """
         perm = vals.argsort()
         vs = vals.take(perm)
-        lo, hi = vs.searchsorted(_ON_PLANE).tolist()  # below: [:lo], on: [lo:hi], above: [hi:]
+        lo, hi = vs.searchsorted(on_plane).tolist()  # below: [:lo], on: [lo:hi], above: [hi:]
         V, T = self.V.take(perm, axis=0), self.T.take(perm, axis=0)
         word, bit = divmod(len(self.rows), 64)  # the bit of the hyperplane's row
         if word == T.shape[1]:
@@ -978,6 +1030,20 @@ def _distance_to_boundary(poly: np.ndarray, point: np.ndarray) -> float:
         return float(min(point[0] - poly[0, 0], poly[-1, 0] - point[0]))
     normals, rhs = _outward_normals(poly)
     return float(np.min(rhs - normals @ point))
+
+
+def _polygon_ball(poly: np.ndarray, tol: float) -> tuple[np.ndarray, float]:
+    """A ball inside a convex polygon (interval in 1-D) of radius > tol when its inradius exceeds tol:
+    centred at the vertex mean when that is deep enough, else the exact largest ball (one LP)."""
+    point = poly.mean(axis=0)
+    r = _distance_to_boundary(poly, point)
+    if r > tol or poly.shape[1] == 1:
+        return point, r
+    from scipy.optimize import linprog
+    normals, rhs = _outward_normals(poly)
+    res = linprog([0, 0, -1], A_ub=np.c_[normals, np.ones(len(normals))], b_ub=rhs,
+                  bounds=[(None, None)] * 3, method="highs")
+    return (res.x[:2], float(-res.fun)) if res.status == 0 else (point, r)
 
 
 def _inradius_polygon(poly: np.ndarray, tol: float) -> float:

@@ -77,7 +77,7 @@ class Frontier:
 def root_node(enum: "TreeEnumerator", hyper: list[tuple[np.ndarray, float, bool]]) -> Node | None:
     """The node of the domain cut by ``hyper`` (unit normal, offset, state) rows, with its exact ball (one
     LP), or None when it holds no ball of radius > tol."""
-    shared = SharedRows.of_domain(enum.rows, enum.rhs)
+    shared = SharedRows.of_domain(enum.rows, enum.rhs, enum.cap)
     if hyper:
         rows, rhs = zip(*(enumeration.TreeEnumerator._row(u, c, 1.0, st) for u, c, st in hyper))
         shared = shared.extend(np.array(rows), np.array(rhs))
@@ -132,7 +132,8 @@ def _plan(lay: _Layer) -> tuple[np.ndarray, np.ndarray]:
     enum, node = lay.enum, lay.node
     tol = enum.tol
     n = lay.Ahat.shape[0]
-    fixed, row = enumeration.settled_by_bounds(lay.setup, lay.bounds, tol)
+    fixed, row, thin = enumeration.settled_by_bounds(lay.setup, lay.bounds, tol, enum.noise)
+    enum.stats.thin_dropped += thin
     enum.stats.bound_skips += int(np.sum(fixed >= 0))
     live = np.flatnonzero(fixed < 0)
     delta = lay.Ahat[live] @ node.center + lay.chat[live]
@@ -146,6 +147,7 @@ def _plan(lay: _Layer) -> tuple[np.ndarray, np.ndarray]:
         res = lay.lp(sig, np.repeat(node.B[None], test.size, 0), np.repeat(node.Binv[None], test.size, 0))
         empty = res.t <= tol
         enum.stats.lps_empty += int(empty.sum())
+        enum.stats.thin_dropped += int(np.sum(empty & (res.t > enum.noise)))
         fixed[test[empty]] = np.where(s_center[empty], 1, 0)
         row[test[empty]] = res.t[empty] > 0
     return fixed, row
@@ -196,6 +198,7 @@ def _decide(lay: _Layer, j: int, F: Frontier) -> Frontier:
         t = res.t
         far = np.where(t > tol, 1, np.where(t > 0, 0, -1))
         st.lps_empty += int(np.sum(far < 1))
+        st.thin_dropped += int(np.sum((far == 0) & (t > enum.noise)))
         got = far == 1
         if got.any():
             parts.append(Frontier(res.U[got], t[got], far_sig[got], _set(R.states[got], j, ~na[got]),
@@ -215,6 +218,7 @@ def _decide(lay: _Layer, j: int, F: Frontier) -> Frontier:
                 rt = lay.lp(T.sig, T.B, T.Binv)
                 ok = rt.t > tol
                 st.lps_empty += int(np.sum(~ok))
+                st.thin_dropped += int(np.sum(~ok & (rt.t > enum.noise)))
                 parts.append(Frontier(rt.U[ok], rt.t[ok], T.sig[ok], T.states[ok], rt.B[ok], rt.Binv[ok]))
                 child = child.take(~thin)
             parts.append(child)
@@ -250,6 +254,7 @@ def _below(lay: _Layer, F: Frontier) -> None:
     pattern = enum.pattern
     if last and enum.on_region is None and enum.max_regions is None:
         enum.stats.regions += len(F)
+        enum.stats.min_margin = min(enum.stats.min_margin, float(F.radii.min(initial=np.inf)))
         return
     S = lay.S
     for l in range(len(F)):

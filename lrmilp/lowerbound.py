@@ -37,9 +37,10 @@ import numpy as np
 
 from .counting import tree_bounds
 from .domains import Domain
-from .enumeration import DEFAULT_TOL, TREE_TOL_MEANING, TreeEnumerator
+from .enumeration import TreeEnumerator
+from .tolerance import resolve_tolerance
 from .errors import InputError, SolverUnavailable
-from .network import Network
+from .network import Network, balanced
 from .parity import ParityState, XorSystem
 
 METHODS = ("tree", "milp", "scip")
@@ -59,12 +60,13 @@ FEASIBLE, INFEASIBLE, UNKNOWN = "feasible", "infeasible", "unknown"
 class TreeOracle:
     """The one-tree enumerator with parity propagation, stopped at the first region."""
 
-    def __init__(self, net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, bounds=None,
+    def __init__(self, net: Network, domain: Domain, *, tol: float | None = None, bounds=None,
                  bound_method: str = "lp") -> None:
-        self.net, self.domain, self.tol = net, domain, tol
+        self.net, self.domain = net, domain
+        self.tolerance = resolve_tolerance(net, domain, tol)
+        self.tol, self.tol_meaning = self.tolerance.tol, self.tolerance.meaning
         self.bounds = bounds if bounds is not None else tree_bounds(net, domain, bound_method=bound_method)
         self.lps = 0
-        self.tol_meaning = TREE_TOL_MEANING
 
     def __call__(self, system: XorSystem, *, time_limit: float | None = None) -> tuple[str, np.ndarray | None]:
         """(status, pattern of a region satisfying ``system`` or None)."""
@@ -72,7 +74,7 @@ class TreeOracle:
         if state is None:
             return INFEASIBLE, None  # the XORs contradict each other: no pattern at all
         found = []
-        enum = TreeEnumerator(self.net, self.domain, tol=self.tol, bounds=self.bounds, parity=state, max_regions=1,
+        enum = TreeEnumerator(self.net, self.domain, tol=self.tolerance, bounds=self.bounds, parity=state, max_regions=1,
                               time_limit=time_limit, on_region=lambda p, u, r: found.append(p))
         enum.run()
         self.lps += enum.stats.lps
@@ -83,20 +85,23 @@ class TreeOracle:
 
 class _SolverOracle:
     """Shared set-up of the MILP oracles: the two-sided big-M model of :mod:`lrmilp.counting.solvers`
-    (LP bounds), on which a pattern counts iff its exact margin exceeds tol."""
+    (LP bounds), searched for patterns with margin >= search_tol, each decided by the counting rule."""
 
     def __init__(self, net: Network, domain: Domain, *, tol: float | None = None) -> None:
-        from .counting.solvers import DEFAULT_SOLVER_TOL, SOLVER_TOL_MEANING, solver_model
-        self.tol = DEFAULT_SOLVER_TOL if tol is None else float(tol)
-        self.tol_meaning = SOLVER_TOL_MEANING
-        self.model, self.info = solver_model(net, domain, tol=self.tol)
+        from .counting.solvers import default_search_tol, solver_model
+        self.net, self.domain = net, domain
+        self.tolerance = resolve_tolerance(net, domain, tol)
+        self.tol, self.tol_meaning = self.tolerance.tol, self.tolerance.meaning
+        self.search_tol = default_search_tol(self.tolerance)
+        self.model, self.info = solver_model(net, domain, search_tol=self.search_tol)
         self.lps = 0
 
     def _setup(self, model, deadline: float | None, found: list):
-        from .counting.solvers import _Setup
+        from .counting.solvers import PatternCheck, _Setup
         z = model.groups["z"]
+        check = PatternCheck(self.net, self.domain, self.tolerance, lambda p, u, r: found.append(p))
         return _Setup(model, z, np.flatnonzero(model.lb[z] < model.ub[z]), int(model.groups["f"][0]),
-                      model.groups["u"], self.tol, deadline, 1, lambda p, u, r: found.append(p), False, {})
+                      model.groups["u"], self.search_tol, check, deadline, 1, False, {})
 
 
 class HighsOracle(_SolverOracle):
@@ -132,7 +137,7 @@ class ScipOracle(_SolverOracle):
     def __call__(self, system: XorSystem, *, time_limit: float | None = None) -> tuple[str, np.ndarray | None]:
         from pyscipopt import quicksum
 
-        from .counting.solvers import SOLVER_FEASTOL, _PatternLP
+        from .counting.solvers import SOLVER_FEASTOL
         from .formulations.backends import to_scip
         from .formulations.parity import add_scip_xors
         if ParityState.of(system) is None:
@@ -149,7 +154,7 @@ class ScipOracle(_SolverOracle):
         # presolving off, still declared a feasible system infeasible (1 of 180).  With no XOR
         # presolving rounds: 0 of 480 and 0 of 180 (other presolvers stay on).
         m.setParam("constraints/xor/maxprerounds", 0)
-        lp = _PatternLP(s)
+        lp = s.check
         zs = [xs[int(j)] for j in s.z[s.unstable]]
         while True:
             if time_limit is not None:
@@ -177,7 +182,7 @@ class ScipOracle(_SolverOracle):
 def make_oracle(net: Network, domain: Domain, *, method: str = "tree", tol: float | None = None, bounds=None):
     """A feasibility oracle ``oracle(system, time_limit=...) -> (status, pattern)`` for ``method``."""
     if method == "tree":
-        return TreeOracle(net, domain, tol=DEFAULT_TOL if tol is None else tol, bounds=bounds)
+        return TreeOracle(net, domain, tol=tol, bounds=bounds)
     if method == "milp":
         return HighsOracle(net, domain, tol=tol)
     if method == "scip":
@@ -331,10 +336,12 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     if time_limit is not None and time_limit <= 0:
         raise InputError("--time-limit must be positive")
     alpha, conf = resolve_alpha(trials=trials, confidence=confidence, alpha=alpha)
+    net = balanced(net)  # exact power-of-two rescaling: the same regions, no overflow in norms
     if not net.relu_layers:
         # No ReLU: the whole domain is one region, certainly.
+        tolerance = resolve_tolerance(net, domain, tol)
         return LowerBoundResult(1, 1.0, time.perf_counter() - t0, method, None, None, alpha, trials, density, conf,
-                                1, 0, DEFAULT_TOL if tol is None else tol, TREE_TOL_MEANING, None)
+                                1, 0, tolerance.tol, tolerance.meaning, None)
     bounds = tree_bounds(net, domain)
     lo, hi = bounds.flat()
     candidates = np.flatnonzero((lo < 0) & (hi > 0))

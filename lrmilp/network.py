@@ -280,6 +280,71 @@ class Network:
         return A_all, c_all, M, m
 
 
+BALANCE_EXPONENT = 64
+""":func:`balanced` rescales a row only when its largest entry is outside [2^-64, 2^64]: such rows would
+overflow or underflow when squared norms are formed; ordinary rows are left as they are (so the solver
+peers' unnormalised margins keep their meaning)."""
+
+
+def balanced(net: Network) -> Network:
+    """The network up to its last ReLU layer, extreme neuron rows rescaled by powers of two.
+
+    Each ReLU (and hidden linear) layer's rows — per neuron for a dense layer, per output channel for a
+    convolution, bias included — whose largest entry (after the scaling of the layer before) lies
+    outside [2^-BALANCE_EXPONENT, 2^BALANCE_EXPONENT] are multiplied by 2^-e so that it lies in [1/2, 1),
+    and the next layer's matching input columns by 2^e.  relu(2^-e z) = 2^-e relu(z) and scaling by a
+    power of two is exact in binary floating point, so every pre-activation keeps its sign, every
+    hyperplane stays where it is, and the activation patterns and regions are *identical*; but weights
+    scaled by 1e200 or 1e-200 no longer overflow or underflow when norms are formed.  The exponents are
+    combined per entry (``np.ldexp`` of the mantissas), so no intermediate overflows either.  Entries
+    more than 2^-1074 below their row's largest vanish — below the arithmetic's reach anyway.  Layers
+    after the last ReLU create no regions and are dropped.
+
+    Raises
+    ------
+    InputError
+        If a layer kind is unknown.
+    """
+    relu = net.relu_layers
+    if not relu:
+        return net
+    layers = net.layers[:relu[-1] + 1]
+    out: list[Layer] = []
+    e_in = np.zeros(net.input_dim, dtype=np.int64)  # exponent by which each input unit of the layer was scaled
+    for k, layer in enumerate(layers):
+        nxt = layers[k + 1] if k + 1 < len(layers) else None
+        m_W, x_W = np.frexp(layer.W)
+        m_b, x_b = np.frexp(layer.b)
+        if isinstance(layer, Dense):
+            eff = np.where(m_W != 0, x_W + e_in[None, :], np.iinfo(np.int64).min // 2)
+            unit = eff.max(axis=1, initial=np.iinfo(np.int64).min // 2)
+        elif isinstance(layer, Conv2d):
+            C, H, Wd = layer.in_shape
+            e_ch = e_in.reshape(C, H * Wd)[:, 0]  # constant per channel (ensured by the previous layer)
+            eff = np.where(m_W != 0, x_W + e_ch[None, :, None, None], np.iinfo(np.int64).min // 2)
+            unit = eff.reshape(eff.shape[0], -1).max(axis=1, initial=np.iinfo(np.int64).min // 2)
+        else:  # pragma: no cover - only Dense and Conv2d exist
+            raise InputError(f"cannot rescale layer of type {type(layer).__name__}")
+        unit = np.maximum(unit, np.where(m_b != 0, x_b, np.iinfo(np.int64).min // 2))
+        unit = np.where(unit < -100_000, 0, unit)  # an all-zero unit keeps its scale
+        unit = np.where(np.abs(unit) > BALANCE_EXPONENT, unit, 0)  # ordinary rows keep their scale
+        if isinstance(nxt, Conv2d) and isinstance(layer, Dense):
+            # The next convolution shares one kernel over positions: one exponent per channel.
+            C = nxt.in_shape[0]
+            unit = np.repeat(unit.reshape(C, -1).max(axis=1), unit.size // C)
+        if isinstance(layer, Dense):
+            W = np.ldexp(m_W, x_W + e_in[None, :] - unit[:, None])
+            new = Dense(W, np.ldexp(m_b, x_b - unit), relu=layer.relu, in_shape=layer.in_shape)
+            e_in = unit
+        else:
+            W = np.ldexp(m_W, x_W + e_ch[None, :, None, None] - unit[:, None, None, None])
+            new = Conv2d(W, np.ldexp(m_b, x_b - unit), in_shape=layer.in_shape, stride=layer.stride,
+                         padding=layer.padding, relu=layer.relu)
+            e_in = np.repeat(unit, layer.out_shape[1] * layer.out_shape[2])
+        out.append(new)
+    return Network(out, net.input_shape, lo=net.lo, hi=net.hi)
+
+
 def _layer_summary(layer: Layer) -> dict:
     if isinstance(layer, Conv2d):
         return {"type": "conv2d", "kernel": list(layer.W.shape), "stride": layer.stride, "padding": layer.padding,

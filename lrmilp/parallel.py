@@ -41,6 +41,7 @@ from .domains import Domain
 from .enumeration import CountResult, RegionWriter, TreeEnumerator, TreeStats, choose_geometry, tree_result
 from .errors import InputError
 from .network import Network, pack_pattern, unpack_pattern
+from .tolerance import Tolerance
 
 DEFAULT_BUDGET = 2.0
 """Seconds a task searches before it hands out the rest of its subtree as new tasks."""
@@ -53,7 +54,7 @@ class _Context:
     net: Network
     domain: Domain
     bounds: Bounds
-    tol: float
+    tol: Tolerance
     geometry: str
     collect: bool
     deadline: float | None  # wall clock (time.time())
@@ -92,7 +93,7 @@ def run_task(ctx: _Context, key: str, budget: float) -> dict:
     enum.deadline = ctx.deadline
     enum.split_after = time.perf_counter() + budget
     enum.run_prefix(int(k_str), prefix)
-    return {"key": key, "stats": vars(enum.stats).copy(), "stopped": enum.stopped, "children": list(children),
+    return {"key": key, "stats": enum.stats.to_dict(), "stopped": enum.stopped, "children": list(children),
             "regions": list(found)}
 
 
@@ -217,7 +218,7 @@ def _finished(futures) -> list:
 
 # --- checkpoints ---------------------------------------------------------------------------------------
 
-def fingerprint(net: Network, domain: Domain, tol: float) -> str:
+def fingerprint(net: Network, domain: Domain, tol: float | Tolerance) -> str:
     """A hash of everything a count depends on: weights, biases, ReLU flags, the domain and tol."""
     h = hashlib.sha256()
     for layer in net.layers:
@@ -230,7 +231,7 @@ def fingerprint(net: Network, domain: Domain, tol: float) -> str:
     for arr in (domain.lo, domain.hi, domain.A_ub, domain.b_ub, domain.origin, domain.basis):
         if arr is not None:
             h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
-    h.update(repr(float(tol)).encode())
+    h.update(repr(float(tol.tol if isinstance(tol, Tolerance) else tol)).encode())
     return h.hexdigest()
 
 
@@ -284,7 +285,7 @@ class Journal:
 
 # --- the coordinator -----------------------------------------------------------------------------------
 
-def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bounds: Bounds,
+def count_parallel(net: Network, domain: Domain, *, tol: Tolerance, jobs: int, bounds: Bounds,
                    time_limit: float | None = None, max_regions: int | None = None,
                    regions_out: str | Path | None = None, progress: bool = False, t0: float | None = None,
                    dask: str | None = None, checkpoint: str | Path | None = None,
@@ -323,7 +324,7 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
             to_run.append(key)
         else:
             resumed += 1
-            totals.add(TreeStats(**rec["stats"]))
+            totals.add(TreeStats.from_dict(rec["stats"]))
             stack.extend(rec["children"])
     if dask is not None:
         engine = _Dask(ctx, jobs, dask)
@@ -345,7 +346,7 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
     def absorb(res: dict, resubmit: bool) -> None:
         nonlocal stopped, tasks_done, pending
         tasks_done += 1
-        totals.add(TreeStats(**res["stats"]))
+        totals.add(TreeStats.from_dict(res["stats"]))
         if res["stopped"] is not None:
             stopped = stopped or res["stopped"]
         if writer:
@@ -392,6 +393,6 @@ def count_parallel(net: Network, domain: Domain, *, tol: float, jobs: int, bound
             writer.close()
     if progress:
         print(file=sys.stderr)
-    return tree_result(totals, stopped=stopped, seconds=time.perf_counter() - t0, tol=tol, geometry=geometry,
+    return tree_result(totals, stopped=stopped, seconds=time.perf_counter() - t0, tolerance=tol, geometry=geometry,
                        bounds=bounds, domain=domain, jobs=jobs, engine="dask" if dask else "local",
                        tasks=tasks_done, resumed_tasks=resumed, budget=budget)

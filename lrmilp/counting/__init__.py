@@ -12,10 +12,10 @@ from pathlib import Path
 
 from ..bounds import Bounds, tighten
 from ..domains import Domain
-from ..enumeration import (DEFAULT_TOL, TREE_TOL_MEANING, CountResult, RegionWriter, TreeEnumerator,
-                           choose_geometry, tree_result)
+from ..enumeration import CountResult, RegionWriter, TreeEnumerator, TreeStats, choose_geometry, tree_result
 from ..errors import InputError
-from ..network import Network
+from ..network import Network, balanced
+from ..tolerance import Tolerance, resolve_tolerance
 
 METHODS = ("tree", "milp", "scip", "gurobi")
 
@@ -28,8 +28,9 @@ def count_regions(net: Network, domain: Domain, *, method: str = "tree", tol: fl
     """Count the full-dimensional linear regions of ``net`` over ``domain``.
 
     The result is exact when ``complete`` is true; a run stopped by ``time_limit``, ``max_regions``
-    or Ctrl-C returns ``complete=False`` and a count that is a valid lower bound.  ``tol`` is the
-    method's tolerance for "non-empty interior" (reported with its meaning in the result).
+    or Ctrl-C returns ``complete=False`` and a count that is a valid lower bound.  A pattern counts iff
+    its inputs in the domain contain a ball of radius > ``tol`` (:mod:`lrmilp.tolerance`; default
+    1e-9 of the domain's scale); the result reports ``tol``, its meaning and ``thin_dropped``.
     ``regions_out`` streams every region (pattern, interior point, margin) to a JSON-lines file.
     The tree method runs on ``jobs`` local processes or a Dask cluster (``dask`` = "local" or a
     scheduler address) and journals finished subtrees to ``checkpoint`` (see :mod:`lrmilp.parallel`).
@@ -43,7 +44,7 @@ def count_regions(net: Network, domain: Domain, *, method: str = "tree", tol: fl
     if max_regions is not None and max_regions < 1:
         raise InputError("--max-regions must be at least 1")
     if method == "tree":
-        return count_tree(net, domain, tol=DEFAULT_TOL if tol is None else tol, jobs=jobs, time_limit=time_limit,
+        return count_tree(net, domain, tol=tol, jobs=jobs, time_limit=time_limit,
                           max_regions=max_regions, regions_out=regions_out, bound_method=bound_method,
                           progress=progress, dask=dask, checkpoint=checkpoint, task_budget=task_budget)
     if dask is not None or checkpoint is not None:
@@ -60,26 +61,27 @@ def tree_bounds(net: Network, domain: Domain, *, bound_method: str = "lp") -> Bo
     return tighten(net, domain, method=bound_method if use_lp else "interval")
 
 
-def count_tree(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, jobs: int = 1,
+def count_tree(net: Network, domain: Domain, *, tol: "float | Tolerance | None" = None, jobs: int = 1,
                time_limit: float | None = None, max_regions: int | None = None,
                regions_out: str | Path | None = None, bound_method: str = "lp",
                progress: bool = False, dask: str | None = None, checkpoint: str | Path | None = None,
                task_budget: float | None = None) -> CountResult:
     """The one-tree enumerator (see :mod:`lrmilp.enumeration`)."""
     t0 = time.perf_counter()
-    if tol <= 0:
-        raise InputError("--tol must be positive")
+    net = balanced(net)  # exact power-of-two rescaling: the same regions, no overflow in norms
+    tolerance = tol if isinstance(tol, Tolerance) else resolve_tolerance(net, domain, tol)
     if not net.relu_layers:
-        return CountResult(1, True, "tree", time.perf_counter() - t0, 0, tol, TREE_TOL_MEANING)
+        return tree_result(TreeStats(regions=1), stopped=None, seconds=time.perf_counter() - t0, tolerance=tolerance,
+                           geometry="none", bounds=tree_bounds(net, domain), domain=domain)
     bounds = tree_bounds(net, domain, bound_method=bound_method)
     if jobs > 1 or dask is not None or checkpoint is not None:
         from ..parallel import count_parallel
-        return count_parallel(net, domain, tol=tol, jobs=jobs, bounds=bounds, time_limit=time_limit,
+        return count_parallel(net, domain, tol=tolerance, jobs=jobs, bounds=bounds, time_limit=time_limit,
                               max_regions=max_regions, regions_out=regions_out, progress=progress, t0=t0,
                               dask=dask, checkpoint=checkpoint,
                               budget=task_budget)
     writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
-    enum = TreeEnumerator(net, domain, tol=tol, bounds=bounds, on_region=writer.write if writer else None,
+    enum = TreeEnumerator(net, domain, tol=tolerance, bounds=bounds, on_region=writer.write if writer else None,
                           time_limit=None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3),
                           max_regions=max_regions, progress=progress)
     try:
@@ -87,6 +89,6 @@ def count_tree(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, jobs: 
     finally:
         if writer:
             writer.close()
-    return tree_result(stats, stopped=enum.stopped, seconds=time.perf_counter() - t0, tol=tol,
+    return tree_result(stats, stopped=enum.stopped, seconds=time.perf_counter() - t0, tolerance=tolerance,
                        geometry=enum.geometry, bounds=bounds, domain=domain,
                        lp_retries=enum.lp.retries if enum.lp else 0)

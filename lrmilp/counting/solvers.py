@@ -1,25 +1,28 @@
 """Solver-based region counting on the two-sided big-M model: ``milp``, ``scip`` and ``gurobi``.
 
-All three count activation patterns z of the model built by
+All three search the activation patterns z of the model built by
 :func:`lrmilp.formulations.bigm.build_bigm` with ``margin="two-sided"``, where the margin f is at
 most the distance of every *unstable* neuron's pre-activation from 0 (stable neurons are fixed by
-the bounds and never split a region).  A pattern counts iff f > tol is reachable with z fixed:
-some input of the domain puts every unstable neuron's pre-activation more than tol away from 0.
-Such a pattern's set of inputs is open in the domain, hence a full-dimensional region; every
-full-dimensional region has such inputs once tol is below its margin.
+the bounds and never split a region), for patterns with f >= ``search_tol``; and every pattern found
+is then decided by **the counting rule of the tree** (:mod:`lrmilp.tolerance`): it counts iff its
+inputs within the domain hold a ball of radius > tol, measured by one Chebyshev LP on the pattern's
+own hyperplanes (:func:`pattern_ball`, independent of the MILP).  So tree and peers count by the
+same rule; a peer's search finds every region whose pre-activations can all be ``search_tol`` away
+from 0 at once (``search_tol`` is 1e-6 of the domain's scale by default, far above the solvers'
+feasibility tolerance ``SOLVER_FEASTOL`` so that the MILP cannot fake a margin, and far below the
+pre-activation margins of a region with a ball of radius > tol once tol is 1e-9 of the scale).
 
 * ``milp`` — Serra, Tjandraatmadja & Ramalingam (2018): solve the MILP with HiGHS, record the
   pattern, cut it off with a no-good cut on the unstable z, repeat until infeasible.  Each MILP
-  only has to find *some* pattern with f >= tol (the paper maximises f; the maximum is then taken
-  exactly by one LP with z fixed, which also decides f > tol without the MILP's integrality
-  slack).  Exact, one MILP per region plus one.
-* ``scip`` — SCIP's solution counter (``cons_countsols``) on the model with f >= tol: SCIP counts
-  the projection of the feasible set onto the integer variables z, i.e. every pattern once.
-* ``gurobi`` — Gurobi's solution pool (PoolSearchMode 2) on the model with f >= tol; distinct z.
+  only has to find *some* pattern with f >= search_tol.  One MILP per pattern plus one.
+* ``scip`` — SCIP's solution counter (``cons_countsols``) on the model with f >= search_tol: SCIP
+  enumerates the projection of the feasible set onto the integer variables z, each pattern once; an
+  observer records each, and the rule decides it.
+* ``gurobi`` — Gurobi's solution pool (PoolSearchMode 2) on the model with f >= search_tol; distinct z.
 
 Unbounded domains are cut to a box [-R, R]^d in domain parameters, R from :func:`auto_radius`
 (or ``radius``); for networks with one ReLU layer no region is lost, for deeper ones regions lying
-entirely outside the box are (the result says so).
+entirely outside the box may be, so such a count is never marked complete (``incomplete`` says why).
 """
 
 from __future__ import annotations
@@ -37,25 +40,58 @@ import numpy as np
 
 from ..bounds import tighten
 from ..domains import Domain
-from ..enumeration import CountResult, RegionWriter
+from ..chebyshev import chebyshev_ball
+from ..enumeration import CountResult, RegionWriter, domain_rows
 from ..errors import InputError, SolverUnavailable
 from ..formulations.backends import to_gurobi, to_scip
 from ..formulations.bigm import LinearModel, build_bigm
 from ..formulations.highs import to_highspy
-from ..network import Network
+from ..network import Network, balanced
+from ..tolerance import Tolerance, parameter_box, resolve_tolerance
 
 METHODS = ("milp", "scip", "gurobi")
-DEFAULT_SOLVER_TOL = 1e-6
-"""Default ``tol`` of the solver methods: a pattern counts iff its two-sided margin can exceed tol."""
-SOLVER_TOL_MEANING = ("a pattern counts iff some input of the domain puts every unstable neuron's "
-                      "pre-activation more than tol away from 0 (two-sided big-M margin f > tol)")
+SEARCH_TOL_REL = 1e-6
+"""Default ``search_tol`` (the MILP's margin f >= search_tol) as a fraction of the domain's scale."""
 FORMULATION = "bigm-two-sided"
 MAX_SUBSETS = 200_000
 """Most hyperplane subsets :func:`auto_radius` examines before falling back to FALLBACK_RADIUS."""
 FALLBACK_RADIUS = 100.0
 SOLVER_FEASTOL = 1e-9
 """Feasibility tolerance given to HiGHS, SCIP and Gurobi (the smallest Gurobi accepts): far below
-the default tol, so that f >= tol means what it says."""
+search_tol, so that f >= search_tol means what it says."""
+MIN_SEARCH_TOL = 100 * SOLVER_FEASTOL
+"""search_tol is never below this: a margin within a few feasibility tolerances of 0 could be faked."""
+
+
+def default_search_tol(tolerance: Tolerance) -> float:
+    """The MILP margin the peers search with: ``SEARCH_TOL_REL`` of the domain's scale (at least
+    ``MIN_SEARCH_TOL``)."""
+    return max(SEARCH_TOL_REL * tolerance.scale, MIN_SEARCH_TOL)
+
+
+def pattern_ball(net: Network, domain: Domain, pattern: np.ndarray, *, cap: float) -> tuple[float, np.ndarray | None]:
+    """The largest ball (radius, centre in domain parameters) inside the inputs of ``pattern`` within the
+    domain: one Chebyshev LP on the pattern's own hyperplanes, unit normals, radius capped at ``cap``.
+
+    Shares nothing with the MILP.  A neuron whose pre-activation is constant under the pattern must
+    have the pattern's sign (active iff > 0), else the pattern has no inputs: radius -inf.
+    """
+    origin = domain.origin if domain.basis is not None else None
+    A, c, _, _ = net.region_map(pattern, origin=origin, basis=domain.basis)
+    norms = np.sqrt(np.einsum("ij,ij->i", A, A))
+    scale = np.abs(A).sum(axis=1) + 1e-300
+    const = norms <= 1e-10 * scale
+    if np.any(const & ((c > 0) != pattern)):
+        return -np.inf, None
+    live = ~const
+    sg = np.where(pattern[live], 1.0, -1.0)
+    dr, dh = domain_rows(domain)
+    rows = np.vstack([-sg[:, None] * A[live] / norms[live, None], dr])
+    rhs = np.concatenate([sg * c[live] / norms[live], dh])
+    t, u = chebyshev_ball(rows, rhs, cap)
+    if not np.isfinite(t):
+        return t, None
+    return min(float((rhs - rows @ u).min()), cap), u  # the radius measured at the centre returned
 _INF = highspy.kHighsInf
 
 
@@ -133,10 +169,10 @@ class _Setup:
     unstable: np.ndarray  # positions (into z) of the unstable neurons
     f: int
     u: np.ndarray
-    tol: float
+    search_tol: float  # the MILP looks for patterns with margin f >= search_tol
+    check: "PatternCheck"  # the counting rule, applied to each pattern found
     deadline: float | None
     max_regions: int | None
-    on_region: Callable[[np.ndarray, np.ndarray, float], None] | None
     progress: bool
     extra: dict = field(default_factory=dict)
 
@@ -144,42 +180,41 @@ class _Setup:
         return None if self.deadline is None else self.deadline - time.perf_counter()
 
     def feasibility_model(self) -> LinearModel:
-        """The model with f >= tol and no objective: its integer projection is the set of patterns."""
+        """The model with f >= search_tol and no objective: its integer projection is the set of patterns
+        the search finds."""
         lb = self.model.lb.copy()
-        lb[self.f] = self.tol
+        lb[self.f] = self.search_tol
         return replace(self.model, lb=lb, obj=np.zeros(self.model.num_vars), obj_const=0.0)
 
 
-class _PatternLP:
-    """max f with z fixed to one pattern: the pattern's exact margin, on one warm LP."""
+class PatternCheck:
+    """The counting rule applied to patterns a solver found: a pattern counts iff its inputs within the
+    domain hold a ball of radius > tol (:func:`pattern_ball`).  Keeps the statistics a result reports."""
 
-    def __init__(self, s: _Setup) -> None:
-        self.s = s
-        self.h = to_highspy(s.model, relax=True, presolve=False)
-        self.h.setOptionValue("primal_feasibility_tolerance", SOLVER_FEASTOL)
-        self.cols = s.z.astype(np.int32)
+    def __init__(self, net: Network, domain: Domain, tolerance: Tolerance,
+                 on_region: Callable[[np.ndarray, np.ndarray, float], None] | None = None) -> None:
+        self.net, self.domain, self.tolerance, self.on_region = net, domain, tolerance, on_region
         self.solves = 0
-        self.rejected = 0  # patterns a solver returned whose exact margin is not above tol
-
-    def solve(self, pattern: np.ndarray) -> tuple[float, np.ndarray | None]:
-        vals = pattern.astype(float)
-        self.h.changeColsBounds(self.cols.size, self.cols, vals, vals)
-        self.h.run()
-        self.solves += 1
-        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return -np.inf, None
-        x = np.asarray(self.h.getSolution().col_value)
-        return float(x[self.s.f]), x[self.s.u]
+        self.rejected = 0  # patterns found whose largest ball is not above tol
+        self.thin = 0  # ... of which the ball is above rounding noise: real but thinner than tol
+        self.min_margin = np.inf
 
     def confirm(self, pattern: np.ndarray) -> bool:
-        """Is the pattern a region (exact margin > tol)?  Reports it to ``on_region`` if so."""
-        margin, point = self.solve(pattern)
-        if margin > self.s.tol:
-            if self.s.on_region is not None:
-                self.s.on_region(pattern, point, margin)
+        """Is the pattern a region?  Reports it to ``on_region`` if so."""
+        radius, centre = pattern_ball(self.net, self.domain, pattern, cap=self.tolerance.cap)
+        self.solves += 1
+        if radius > self.tolerance.tol:
+            self.min_margin = min(self.min_margin, radius)
+            if self.on_region is not None:
+                self.on_region(pattern, centre, radius)
             return True
-        self.rejected += 1  # f >= tol only through the solver's integrality/feasibility tolerances
+        self.rejected += 1
+        if radius > self.tolerance.noise:
+            self.thin += 1
         return False
+
+    def report(self) -> dict:
+        return {"pattern_lps": self.solves, "rejected_patterns": self.rejected}
 
 
 class _Progress:
@@ -208,7 +243,7 @@ class _Outcome:
     nodes: int = 0
 
 
-def solver_model(net: Network, domain: Domain, *, tol: float, radius: float | None = None
+def solver_model(net: Network, domain: Domain, *, search_tol: float, radius: float | None = None
                  ) -> tuple[LinearModel, dict]:
     """The two-sided big-M model every solver method works on, and what the result should say of it.
 
@@ -218,7 +253,11 @@ def solver_model(net: Network, domain: Domain, *, tol: float, radius: float | No
     """
     extra: dict = {}
     work = domain
-    if not domain.bounded:
+    if not domain.bounded and domain.A_ub.shape[0]:
+        plo, phi = parameter_box(domain)  # a polytope may be bounded by its rows alone
+        if np.all(np.isfinite(plo)) and np.all(np.isfinite(phi)):
+            work = replace(domain, lo=plo, hi=phi)
+    if not work.bounded:
         if radius is not None:
             R, note = float(radius), "given"
         else:
@@ -233,12 +272,14 @@ def solver_model(net: Network, domain: Domain, *, tol: float, radius: float | No
             extra["radius_note"] = f"[-R, R]^{domain.dim} meets every region of a one-ReLU-layer network"
         else:
             extra["radius_note"] = ("R comes from the first ReLU layer only: regions of deeper layers lying "
-                                    f"entirely outside [-R, R]^{domain.dim} are missed")
+                                    f"entirely outside [-R, R]^{domain.dim} may be missed")
+        if note is not None or len(net.relu_layers) > 1:
+            extra["incomplete"] = extra["radius_note"]
     bounds = tighten(net, work, method="lp")
     extra.update({"bound_method": bounds.method, "bound_lps": bounds.lps})
     last_relu = net.relu_layers[-1]
-    # fmax caps f (it only has to exceed tol); it also sets the big-M constants of the margin rows.
-    fmax = max(1.0, 10.0 * tol)
+    # fmax caps f (it only has to exceed search_tol); it also sets the big-M constants of the margin rows.
+    fmax = max(1.0, 10.0 * search_tol)
     model = build_bigm(net, work, bounds.lower, bounds.upper, layers=last_relu + 1, margin="two-sided", fmax=fmax)
     z = model.groups["z"]
     extra["unstable"] = int(np.sum(model.lb[z] < model.ub[z]))
@@ -250,63 +291,74 @@ def solver_model(net: Network, domain: Domain, *, tol: float, radius: float | No
 def count_with_solver(net: Network, domain: Domain, *, method: str, tol: float | None = None,
                       time_limit: float | None = None, max_regions: int | None = None,
                       regions_out: str | Path | None = None, progress: bool = False,
-                      radius: float | None = None) -> CountResult:
+                      radius: float | None = None, search_tol: float | None = None) -> CountResult:
     """Count regions with a MILP solver (``method`` "milp", "scip" or "gurobi"; see the module).
 
     Exact (``complete=True``) unless stopped by ``time_limit``, ``max_regions`` or Ctrl-C, when
-    ``regions`` is the number of patterns found so far, a valid lower bound.  On an unbounded
-    domain the box radius is ``radius`` or :func:`auto_radius` (``extra["radius"]``).  Raises
-    :class:`~lrmilp.errors.SolverUnavailable` when SCIP or Gurobi cannot be used.
+    ``regions`` is the number of patterns found so far, a valid lower bound.  A pattern found counts
+    by the tree's rule with ``tol`` (:mod:`lrmilp.tolerance`; default relative).  On an unbounded
+    domain the box radius is ``radius`` or :func:`auto_radius` (``extra["radius"]``); the count is then
+    complete only for one ReLU layer.  Raises :class:`~lrmilp.errors.SolverUnavailable` when SCIP or
+    Gurobi cannot be used.
     """
     t0 = time.perf_counter()
     if method not in METHODS:
         raise InputError(f"unknown solver method '{method}' (expected one of {', '.join(METHODS)})")
-    tol = DEFAULT_SOLVER_TOL if tol is None else float(tol)
-    if not (tol > 0 and math.isfinite(tol)):
-        raise InputError("--tol must be positive")
     if radius is not None and not (radius > 0 and math.isfinite(radius)):
-        raise InputError("--radius must be positive")
+        raise InputError("radius must be a positive finite number")
     if domain.input_dim != net.input_dim:
         raise InputError(f"domain has {domain.input_dim} inputs, network has {net.input_dim}")
-    extra: dict = {"formulation": FORMULATION, "domain": domain.describe()}
+    net = balanced(net)  # exact power-of-two rescaling: the same regions, no overflow in the model
+    tolerance = resolve_tolerance(net, domain, tol)
+    search_tol = default_search_tol(tolerance) if search_tol is None else float(search_tol)
+    if not (search_tol > 0 and math.isfinite(search_tol)):
+        raise InputError("search_tol must be a positive finite number")
+    tinfo = tolerance.describe()
+    extra: dict = {"formulation": FORMULATION, "domain": domain.describe(), "search_tol": search_tol,
+                   "tol_scale": tinfo["tol_scale"], "tol_source": tinfo["tol_source"]}
+    check = None
 
     def result(regions: int, stopped: str | None, solves: int, nodes: int = 0) -> CountResult:
-        return CountResult(regions, stopped is None, method, time.perf_counter() - t0, solves, tol,
-                           SOLVER_TOL_MEANING, stopped, nodes, extra=extra)
+        complete = stopped is None and "incomplete" not in extra
+        return CountResult(regions, complete, method, time.perf_counter() - t0, solves, tolerance.tol,
+                           tinfo["tol_meaning"], stopped, nodes, extra=extra,
+                           thin_dropped=check.thin if check else 0,
+                           min_margin=float(check.min_margin) if check and np.isfinite(check.min_margin) else None)
 
     if not net.relu_layers:
         extra["bound_method"] = None
         return result(1, None, 0)
-    model, info = solver_model(net, domain, tol=tol, radius=radius)
+    model, info = solver_model(net, domain, search_tol=search_tol, radius=radius)
     extra.update(info)
     z = model.groups["z"]
     unstable = np.flatnonzero(model.lb[z] < model.ub[z])
     writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
-    setup = _Setup(model, z, unstable, int(model.groups["f"][0]), model.groups["u"], tol,
-                   None if time_limit is None else t0 + time_limit, max_regions,
-                   writer.write if writer else None, progress, extra)
+    check = PatternCheck(net, domain, tolerance, writer.write if writer else None)
+    setup = _Setup(model, z, unstable, int(model.groups["f"][0]), model.groups["u"], search_tol, check,
+                   None if time_limit is None else t0 + time_limit, max_regions, progress, extra)
     try:
         outcome = {"milp": _count_milp, "scip": _count_scip, "gurobi": _count_gurobi}[method](setup)
     finally:
         if writer:
             writer.close()
+    extra.update(check.report())
     return result(outcome.regions, outcome.stopped, outcome.solves, outcome.nodes)
 
 
 # --- milp: HiGHS with no-good cuts ---------------------------------------------------------------
 
 def _count_milp(s: _Setup) -> _Outcome:
-    """Serra et al.'s loop: find a pattern with f >= tol, take its exact margin, cut it off, repeat."""
+    """Serra et al.'s loop: find a pattern with f >= search_tol, decide it by the rule, cut it off, repeat."""
     h = to_highspy(s.model)
-    h.changeColBounds(s.f, s.tol, float(s.model.ub[s.f]))
-    # The first solution with f >= tol is enough: the pattern LP below computes the exact margin.
+    h.changeColBounds(s.f, s.search_tol, float(s.model.ub[s.f]))
+    # The first solution with f >= search_tol is enough: the rule decides the pattern itself.
     h.setOptionValue("mip_max_improving_sols", 1)
-    # Tolerances far below tol: with HiGHS's defaults (1e-6) a neuron pinned at g = 0 could fake a
-    # margin of tol, and the spurious patterns pile up cuts until HiGHS fails on deep nets.
+    # Tolerances far below search_tol: with HiGHS's defaults (1e-6) a neuron pinned at g = 0 could fake a
+    # margin of search_tol, and the spurious patterns pile up cuts until HiGHS fails on deep nets.
     feastol = SOLVER_FEASTOL
     h.setOptionValue("mip_feasibility_tolerance", feastol)
     h.setOptionValue("primal_feasibility_tolerance", feastol)
-    lp = _PatternLP(s)
+    lp = s.check
     ucols = s.z[s.unstable].astype(np.int32)
     regions = solves = 0
     stopped: str | None = None
@@ -348,7 +400,6 @@ def _count_milp(s: _Setup) -> _Outcome:
     except KeyboardInterrupt:
         stopped = "interrupted"
     prog.done()
-    s.extra.update({"pattern_lps": lp.solves, "rejected_patterns": lp.rejected})
     return _Outcome(regions, stopped, solves)
 
 
@@ -390,11 +441,18 @@ def _scip_observer(s: _Setup, xs: list, seen: dict):
 
 
 def _count_scip(s: _Setup) -> _Outcome:
-    """SCIP's counter on the model with f >= tol: the number of distinct feasible z (the projection)."""
+    """SCIP's counter on the model with f >= search_tol: every distinct feasible z (the projection) is
+    recorded by an observer and decided by the rule."""
     try:
         import pyscipopt  # noqa: F401
     except ImportError:
         raise SolverUnavailable("method 'scip' needs PySCIPOpt, which is not installed (pip install pyscipopt)") from None
+    if s.unstable.size == 0:
+        # Every neuron is stable: one pattern, fixed by the bounds.  (SCIP's counter with an observer
+        # crashes on a model whose binaries are all fixed, so the rule decides the pattern directly.)
+        pattern = s.model.lb[s.z] > 0.5
+        s.extra.update({"scip_status": "not run: every neuron is stable", "scip_counted": None, "patterns_seen": 1})
+        return _Outcome(int(s.check.confirm(pattern)), None, 0)
     m, xs = to_scip(s.feasibility_model())
     # The counting settings: restarts off (they break counting), heuristics off, no symmetry
     # handling; dual reductions are switched off by the counter's variable locks.
@@ -402,11 +460,10 @@ def _count_scip(s: _Setup) -> _Outcome:
     m.setParam("numerics/feastol", SOLVER_FEASTOL)
     m.setParam("misc/catchctrlc", True)
     seen: dict = {}
-    if s.on_region is not None:
-        # Every pattern must reach the observer one by one, so no sparse (2^k at once) counting.
-        m.setParam("constraints/countsols/sparsetest", False)
-        m.includeConshdlr(_scip_observer(s, xs, seen), "lrmilp_observer", "records counted patterns",
-                          enfopriority=-9_999_998, chckpriority=-9_999_998, needscons=False)
+    # Every pattern must reach the observer one by one, so no sparse (2^k at once) counting.
+    m.setParam("constraints/countsols/sparsetest", False)
+    m.includeConshdlr(_scip_observer(s, xs, seen), "lrmilp_observer", "records counted patterns",
+                      enfopriority=-9_999_998, chckpriority=-9_999_998, needscons=False)
     if s.max_regions is not None:
         m.setParam("constraints/countsols/sollimit", int(s.max_regions))
     rem = s.remaining()
@@ -415,24 +472,23 @@ def _count_scip(s: _Setup) -> _Outcome:
             return _Outcome(0, "time_limit", 0)
         m.setParam("limits/time", float(rem))
     m.count()
-    regions = int(m.getNCountedSols())
+    counted = int(m.getNCountedSols())
     status = m.getStatus()
+    regions = 0
+    for pattern in seen.values():
+        if s.max_regions is not None and regions >= s.max_regions:
+            break
+        regions += s.check.confirm(pattern)
     if status == "infeasible":  # the counter rejects every solution, so a finished count ends infeasible
         stopped = None
     elif status == "timelimit":
         stopped = "time_limit"
     elif status == "userinterrupt":
-        stopped = "max_regions" if s.max_regions is not None and regions >= s.max_regions else "interrupted"
+        stopped = "max_regions" if s.max_regions is not None and counted >= s.max_regions else "interrupted"
     else:
         stopped = status
-    if s.on_region is not None:
-        lp = _PatternLP(s)
-        for pattern in seen.values():
-            margin, point = lp.solve(pattern)
-            if point is not None:
-                s.on_region(pattern, point, margin)
-        s.extra.update({"patterns_seen": len(seen), "pattern_lps": lp.solves})
-    s.extra.update({"scip_status": status, "scip_version": m.version() if hasattr(m, "version") else None})
+    s.extra.update({"scip_status": status, "scip_counted": counted, "patterns_seen": len(seen),
+                    "scip_version": m.version() if hasattr(m, "version") else None})
     return _Outcome(regions, stopped, int(m.getNLPs()), int(m.getNTotalNodes()))
 
 
@@ -480,9 +536,8 @@ def _count_gurobi(s: _Setup) -> _Outcome:
         m.Params.SolutionNumber = k
         pattern = np.asarray(x.Xn)[zcols] > 0.5
         patterns.setdefault(pattern.tobytes(), pattern)
-    # Count what the pattern LP confirms, exactly as the milp method does.
-    lp = _PatternLP(s)
-    regions = sum(lp.confirm(pattern) for pattern in patterns.values())
+    # Count what the rule confirms, exactly as the milp method does.
+    regions = sum(s.check.confirm(pattern) for pattern in patterns.values())
     if status in (GRB.OPTIMAL, GRB.INFEASIBLE):
         full = m.SolCount >= m.Params.PoolSolutions
         stopped = "max_regions" if full and s.max_regions is not None else None
@@ -492,8 +547,7 @@ def _count_gurobi(s: _Setup) -> _Outcome:
         stopped = "interrupted"
     else:
         stopped = f"gurobi status {status}"
-    s.extra.update({"pool_solutions": int(m.SolCount), "pattern_lps": lp.solves, "rejected_patterns": lp.rejected,
-                    "gurobi_status": int(status)})
+    s.extra.update({"pool_solutions": int(m.SolCount), "gurobi_status": int(status)})
     nodes = int(m.NodeCount)
     m.dispose()
     env.dispose()

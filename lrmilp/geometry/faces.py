@@ -23,7 +23,10 @@ import highspy
 import numpy as np
 
 from ..domains import Domain
-from ..enumeration import DEFAULT_TOL, RADIUS_CAP, TreeEnumerator, domain_rows
+from ..chebyshev import RADIUS_CAP
+from ..enumeration import TreeEnumerator, domain_rows
+from ..network import balanced
+from ..tolerance import resolve_tolerance
 from ..errors import InputError
 from ..formulations.highs import quiet_highs
 from ..network import Network
@@ -69,7 +72,7 @@ class FacesResult:
                 "seconds": round(self.seconds, 6), **self.extra}
 
 
-def region_faces(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, rays: int = RAYS, seed: int = 0,
+def region_faces(net: Network, domain: Domain, *, tol: float | None = None, rays: int = RAYS, seed: int = 0,
                  time_limit: float | None = None, max_regions: int | None = None) -> FacesResult:
     """Facets of every region of ``net`` over ``domain``, counted separately for neuron and domain rows.
 
@@ -80,8 +83,8 @@ def region_faces(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, rays
     t0 = time.perf_counter()
     if domain.input_dim != net.input_dim:
         raise InputError(f"domain has {domain.input_dim} inputs, network has {net.input_dim}")
-    if tol <= 0:
-        raise InputError("tol must be positive")
+    net = balanced(net)  # the same regions; no overflow in norms
+    tol = resolve_tolerance(net, domain, tol).tol
     regions: list[tuple[np.ndarray, np.ndarray]] = []
     enum = TreeEnumerator(net, domain, tol=tol, time_limit=time_limit, max_regions=max_regions,
                           on_region=lambda p, u, r: regions.append((p, u)))

@@ -19,7 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..enumeration import DEFAULT_TOL
+from ..tolerance import DEFAULT_REL_TOL
+
+DEFAULT_TOL = DEFAULT_REL_TOL * 0.5
+"""Default tol of a segment: the relative default of :mod:`lrmilp.tolerance` for its parameter domain
+[0, 1] (half-width 0.5), so a segment's pieces are those of ``count_regions(net, segment(a, b))``; the
+same absolute value is used for infinite lines."""
 from ..errors import InputError
 from ..network import Network
 from ._common import affine_rows, region_layers
@@ -131,7 +136,7 @@ def _as_points(name: str, arr, n0: int) -> np.ndarray:
     return a
 
 
-def line_regions(net: Network, starts, ends, *, infinite: bool = False, tol: float = DEFAULT_TOL,
+def line_regions(net: Network, starts, ends, *, infinite: bool = False, tol: float | None = None,
                  chunk: int = CHUNK_LINES) -> LineResult:
     """Exact regions along the segments starts[i] -> ends[i] (t in [0, 1]), or along the infinite
     lines through them (``infinite``: t in R).
@@ -141,8 +146,9 @@ def line_regions(net: Network, starts, ends, *, infinite: bool = False, tol: flo
     holds the regions[i] - 1 parameters where the pattern changes, sorted.
     """
     t_start = time.perf_counter()
-    if tol <= 0:
-        raise InputError("tol must be positive")
+    tol = DEFAULT_TOL if tol is None else tol
+    if not (np.isfinite(tol) and tol > 0):
+        raise InputError("tol must be a positive finite number")
     A, B = _as_points("start", starts, net.input_dim), _as_points("end", ends, net.input_dim)
     if len(A) != len(B):
         raise InputError(f"start has {len(A)} points but end has {len(B)}")
@@ -184,7 +190,7 @@ class PolylineResult:
                 "seconds": round(self.seconds, 6)}
 
 
-def polyline_regions(net: Network, points, *, tol: float = DEFAULT_TOL) -> PolylineResult:
+def polyline_regions(net: Network, points, *, tol: float | None = None) -> PolylineResult:
     """Exact regions along the polyline through ``points`` (k >= 2 rows), e.g. through data points.
 
     Each segment is cut as by :func:`line_regions` (tol in each segment's own parameter); where the

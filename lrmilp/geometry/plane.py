@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..domains import Domain
-from ..enumeration import DEFAULT_TOL, TREE_TOL_MEANING, _inradius_polygon
+from ..enumeration import _inradius_polygon
+from ..tolerance import RULE, resolve_tolerance
 from ..errors import InputError
 from ..network import Network
 from ._common import affine_rows
@@ -192,7 +193,7 @@ class PlanePartition:
         return np.einsum("vok,vk->vo", self.G[self.cid], self.V) + self.h[self.cid]
 
     def to_dict(self, *, cells: bool = False) -> dict:
-        out = {"regions": self.regions, "tol": self.tol, "tol_meaning": TREE_TOL_MEANING,
+        out = {"regions": self.regions, "tol": self.tol, "tol_meaning": RULE,
                "seconds": round(self.seconds, 6), "domain": self.domain.describe(),
                "vertices": int(len(self.V))}
         if cells:
@@ -202,20 +203,19 @@ class PlanePartition:
         return out
 
 
-def plane_partition(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL) -> PlanePartition:
+def plane_partition(net: Network, domain: Domain, *, tol: float | None = None) -> PlanePartition:
     """The exact partition of a 2-D box domain (a plane slice, or a 2-input net's box) into regions.
 
     Guarantees: the cells are the full-dimensional regions holding a ball of radius > tol in u, each
     listed once with its pattern and exact output map; their count equals
-    ``count_regions(net, domain, tol=tol)``.
+    ``count_regions(net, domain, tol=tol)`` (tol None: the same relative default, :mod:`lrmilp.tolerance`).
     """
     t0 = time.perf_counter()
     if domain.dim != 2 or not domain.bounded or domain.A_ub.shape[0]:
         raise InputError("plane partitions need a bounded 2-D box domain (a plane slice or a 2-input box)")
     if domain.input_dim != net.input_dim:
         raise InputError(f"domain has {domain.input_dim} inputs, network has {net.input_dim}")
-    if tol <= 0:
-        raise InputError("tol must be positive")
+    tol = resolve_tolerance(net, domain, tol).tol
     lo, hi = domain.lo, domain.hi
     V = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
     cid = np.zeros(4, dtype=np.int64)
