@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Train the digits models of models/ (needs torch and scikit-learn: pip install torch scikit-learn).
 
-    python scripts/train_digits.py            # every digits model, about a minute on one core
+    python scripts/train_digits.py            # every digits model, a few minutes on one core
+    python scripts/train_digits.py --digits28-only   # only the 784-input models (digits28-*)
     python scripts/make_models.py             # the same, plus the random nets and models/index.json
 
 Data: scikit-learn's 8x8 digits (shipped with the package), inputs pixel / 16 in [0, 1]^64, the
@@ -10,7 +11,11 @@ fixed split of :mod:`lrmilp.datasets` (every fifth sample is a test sample).  Mo
 * MLPs 64-n1-n2-10 with n1 + n2 = 22 for n1 = 1..21 (the widths of Serra et al.'s MNIST study);
 * one-conv-layer CNNs on the 1x8x8 image (2x2 or 3x3 kernels, 2-4 filters) and one with two conv
   layers, each followed by a dense output layer;
-* snapshots of the 64-11-11-10 MLP after epochs 0 (the initial weights), 1, 2, 5, 10 and 20.
+* snapshots of the 64-11-11-10 MLP after epochs 0 (the initial weights), 1, 2, 5, 10 and 20;
+* MLPs 784-n1-n2-10 with n1 + n2 = 22 for n1 in 4, 8, 11, 14, 18 (``digits28-*``: MNIST's input size)
+  on the same digits upsampled to 28x28, ``lrmilp.datasets.digits(size=28)``: each 8x8 image of
+  pixel / 16 resized by ``scipy.ndimage.zoom(img, 28 / 8, order=1)`` (bilinear), clipped to [0, 1];
+  box [0, 1]^784.  Trained exactly like the 64-input MLPs (same optimiser, epochs, seeds, retries).
 
 A training run that leaves half or more of a hidden layer's ReLUs dead (never active on the training
 set: 64-21-1-10 easily loses its only second-layer unit, and then is a constant) is repeated with
@@ -33,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the lrmilp of this checkout, wherever the script is started from
 
-from lrmilp.datasets import SPLIT_RULE, accuracy, digits  # noqa: E402
+from lrmilp.datasets import INPUTS, SIZES, SPLIT_RULE, accuracy, digits  # noqa: E402
 from lrmilp.loaders import save_npz  # noqa: E402
 
 OUT = ROOT / "models"
@@ -45,11 +50,13 @@ LR = 0.003  # Adam
 HIDDEN_TOTAL = 22  # n1 + n2, as in Serra et al. (2018)
 SNAPSHOT_SPLIT = (11, 11)
 SNAPSHOT_EPOCHS = (0, 1, 2, 5, 10, 20)
+SPLITS28 = (4, 8, 11, 14, 18)  # n1 of the 784-input MLPs (n2 = 22 - n1)
 OUTPUT_TOL = 1e-4  # float32 torch vs float64 lrmilp outputs of the same weights
 # (filters, kernel, stride) per conv layer
 CNNS = [[(2, 2, 2)], [(2, 3, 1)], [(4, 2, 2)], [(4, 3, 2)], [(2, 3, 1), (2, 3, 1)]]
 TRAINING = {"optimizer": "Adam", "lr": LR, "batch": BATCH, "loss": "cross-entropy", "seed": SEED,
-            "epochs": EPOCHS, "data": "scikit-learn digits, pixel / 16", "split": SPLIT_RULE}
+            "epochs": EPOCHS, "split": SPLIT_RULE,
+            "data": "scikit-learn digits, pixel / 16 (digits28-*: upsampled to 28x28, see each entry's inputs)"}
 
 
 @dataclass
@@ -58,13 +65,15 @@ class Spec:
 
     name: str
     kind: str  # "mlp" or "cnn"
+    size: int = 8  # image side: 8 (digits, 64 inputs) or 28 (digits upsampled, 784 inputs)
     hidden: tuple[int, ...] = ()  # MLP hidden widths
     convs: list[tuple[int, int, int]] = field(default_factory=list)  # CNN (filters, kernel, stride)
     snapshots: tuple[int, ...] = ()
 
 
-def mlp_name(hidden) -> str:
-    return "digits-mlp-" + "-".join(map(str, (64, *hidden, 10)))
+def mlp_name(hidden, size: int = 8) -> str:
+    prefix = "digits-mlp-" if size == 8 else f"digits{size}-mlp-"
+    return prefix + "-".join(map(str, (size * size, *hidden, 10)))
 
 
 def cnn_name(convs) -> str:
@@ -76,6 +85,8 @@ def specs() -> list[Spec]:
                 snapshots=SNAPSHOT_EPOCHS if (n1, HIDDEN_TOTAL - n1) == SNAPSHOT_SPLIT else ())
            for n1 in range(1, HIDDEN_TOTAL)]
     out += [Spec(cnn_name(convs), "cnn", convs=convs) for convs in CNNS]
+    out += [Spec(mlp_name((n1, HIDDEN_TOTAL - n1), 28), "mlp", size=28, hidden=(n1, HIDDEN_TOTAL - n1))
+            for n1 in SPLITS28]
     return out
 
 
@@ -84,16 +95,16 @@ def build(torch, spec: Spec, seed: int):
     nn = torch.nn
     torch.manual_seed(seed)
     if spec.kind == "mlp":
-        widths = (64, *spec.hidden, 10)
+        widths = (spec.size * spec.size, *spec.hidden, 10)
         mods = []
         for k in range(1, len(widths)):
             mods.append(nn.Linear(widths[k - 1], widths[k]))
             if k < len(widths) - 1:
                 mods.append(nn.ReLU())
         seq = nn.Sequential(*mods)
-        seq.input_shape = (64,)
+        seq.input_shape = (widths[0],)
         return seq
-    mods, shape = [], (1, 8, 8)
+    mods, shape = [], (1, spec.size, spec.size)
     for f, k, s in spec.convs:
         mods += [nn.Conv2d(shape[0], f, k, stride=s), nn.ReLU()]
         side = (shape[1] - k) // s + 1
@@ -191,27 +202,31 @@ def setup():
     return torch
 
 
-def train_all(*, only: set[str] | None = None, log=print) -> list[dict]:
-    """Train and write every digits model (or those named in ``only``); the index entries, in order."""
+def train_all(*, only: set[str] | None = None, sizes=SIZES, log=print) -> list[dict]:
+    """Train and write every digits model of the image sides ``sizes`` (8: the 64-input models, 28: the
+    784-input ones), or only those named in ``only``; the index entries, in order."""
     torch = setup()
-    data = {"train": digits(split="train"), "test": digits(split="test")}
+    datasets = {size: {"train": digits(split="train", size=size), "test": digits(split="test", size=size)}
+                for size in sizes}
     OUT.mkdir(exist_ok=True)
     entries = []
     for spec in specs():
-        if only is not None and spec.name not in only:
+        if (only is not None and spec.name not in only) or spec.size not in sizes:
             continue
+        data = datasets[spec.size]
         t0 = time.perf_counter()
         snaps: dict[int, dict] = {}  # epoch -> entry; a later attempt (another seed) overwrites
 
-        def on_epoch(epoch, model, spec=spec, snaps=snaps):
+        def on_epoch(epoch, model, spec=spec, snaps=snaps, data=data):
             if epoch in spec.snapshots:
                 e = export(torch, model, f"{spec.name}-epoch{epoch}", data)
-                e.update(kind=spec.kind, snapshot_of=spec.name, epoch=epoch)
+                e.update(kind=spec.kind, inputs=INPUTS[spec.size], snapshot_of=spec.name, epoch=epoch)
                 snaps[epoch] = e
 
         model, seed = train_alive(torch, spec, *data["train"], on_epoch=on_epoch)
         entry = export(torch, model, spec.name, data)
-        entry.update(kind=spec.kind, epoch=EPOCHS, seed=seed, dead_units=dead_units(model, data["train"][0]))
+        entry.update(kind=spec.kind, inputs=INPUTS[spec.size], epoch=EPOCHS, seed=seed,
+                     dead_units=dead_units(model, data["train"][0]))
         for e in snaps.values():
             e["seed"] = seed
         entries += [entry, *snaps.values()]
@@ -221,6 +236,9 @@ def train_all(*, only: set[str] | None = None, log=print) -> list[dict]:
 
 
 if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--digits28-only", action="store_true", help="Train only the 784-input models (digits28-*).")
     t = time.perf_counter()
-    train_all()
+    train_all(sizes=(28,) if ap.parse_args().digits28_only else SIZES)
     print(f"trained in {time.perf_counter() - t:.1f}s; run scripts/make_models.py to rebuild models/index.json")

@@ -1,7 +1,8 @@
 """The committed models/ against models/index.json: files exist, load, match their architecture and
 box, NPZ and ONNX agree, and (with scikit-learn) reproduce the recorded accuracies.
 
-Regions of the 64-input digits nets are not counted here: they can have very many.
+Regions of the digits nets (64 inputs, and the 784-input digits28-* nets on the upsampled images)
+are not counted here: they can have very many.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 INDEX = json.loads((MODELS / "index.json").read_text())["models"]
 DIGITS = [m for m in INDEX if m["name"].startswith("digits-")]
+DIGITS28 = [m for m in INDEX if m["name"].startswith("digits28-")]  # 784 inputs: 8x8 digits upsampled to 28x28
+TRAINED = DIGITS + DIGITS28
 ONNX_TOL = 1e-4  # the ONNX file holds float32 weights, the NPZ float64 copies of them
 
 
@@ -31,6 +34,10 @@ def test_index_lists_every_model_file_once():
     splits = sorted(m["widths"][0] for m in DIGITS if m["kind"] == "mlp" and "snapshot_of" not in m)
     assert splits == list(range(1, 22))  # n1 = 1..21, n2 = 22 - n1
     assert all(sum(m["widths"]) == 22 for m in DIGITS if m["kind"] == "mlp")
+    assert sorted(m["widths"][0] for m in DIGITS28) == [4, 8, 11, 14, 18]
+    assert all(m["kind"] == "mlp" and sum(m["widths"]) == 22 and m["input_shape"] == [784] for m in DIGITS28)
+    from lrmilp.datasets import INPUTS
+    assert all(m["inputs"] == INPUTS[8] for m in DIGITS) and all(m["inputs"] == INPUTS[28] for m in DIGITS28)
 
 
 @pytest.mark.parametrize("entry", INDEX, ids=[m["name"] for m in INDEX])
@@ -42,7 +49,7 @@ def test_npz_matches_its_entry(entry):
     assert np.all(net.lo == entry["box"]["lo"]) and np.all(net.hi == entry["box"]["hi"])
 
 
-@pytest.mark.parametrize("entry", DIGITS, ids=[m["name"] for m in DIGITS])
+@pytest.mark.parametrize("entry", TRAINED, ids=[m["name"] for m in TRAINED])
 def test_onnx_computes_the_npz_network(entry):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
@@ -58,21 +65,39 @@ def test_onnx_computes_the_npz_network(entry):
 @pytest.mark.skipif(importlib.util.find_spec("sklearn") is None, reason="scikit-learn not installed")
 def test_recorded_accuracies_are_reproduced():
     from lrmilp.datasets import accuracy, digits
-    data = {split: digits(split=split) for split in ("train", "test")}
-    assert len(data["test"][1]) == 360 and len(data["train"][1]) == 1437
-    for entry in DIGITS:
+    data = {side * side: {split: digits(split=split, size=side) for split in ("train", "test")} for side in (8, 28)}
+    assert len(data[64]["test"][1]) == 360 and len(data[64]["train"][1]) == 1437
+    assert data[784]["test"][0].shape == (360, 784) and np.array_equal(data[784]["test"][1], data[64]["test"][1])
+    for entry in TRAINED:
         net = load_network(MODELS / entry["npz"])
-        for split, (X, y) in data.items():
+        for split, (X, y) in data[net.input_dim].items():
             assert accuracy(net.forward(X), y) == pytest.approx(entry[f"{split}_accuracy"], abs=1e-6), entry["name"]
     snaps = sorted((m["epoch"], m["test_accuracy"]) for m in DIGITS if "snapshot_of" in m)
     assert snaps[0][0] == 0 and snaps[0][1] < 0.3 < snaps[-1][1]  # training moved the snapshots off chance
 
 
-REPRO_MODEL = "digits-mlp-64-11-11-10-epoch2"  # a snapshot: two epochs to retrain
+@pytest.mark.skipif(importlib.util.find_spec("sklearn") is None, reason="scikit-learn not installed")
+def test_digits28_are_the_digits_upsampled():
+    from scipy.ndimage import zoom
+
+    from lrmilp.datasets import digits
+    from lrmilp.errors import InputError
+    (X8, y8), (X28, y28) = digits(split="test"), digits(split="test", size=28)
+    assert X28.shape == (360, 784) and np.array_equal(y8, y28) and X28.min() >= 0 and X28.max() <= 1
+    img8, img28 = X8.reshape(-1, 8, 8), X28.reshape(-1, 28, 28)
+    assert np.array_equal(img28[:, ::27, ::27], img8[:, ::7, ::7])  # corners aligned
+    assert np.array_equal(img28[17], np.clip(zoom(img8[17], 3.5, order=1), 0, 1))
+    with pytest.raises(InputError):
+        digits(size=16)
+
+
+REPRO_MODELS = ["digits-mlp-64-11-11-10-epoch2",  # a snapshot: two epochs to retrain
+                "digits28-mlp-784-8-14-10"]  # 60 epochs on the 784-input images, a few seconds
 WEIGHT_TOL = 1e-6  # deterministic training on the same torch version gives the same float32 weights
 
 
-def test_training_reproduces_a_committed_model(monkeypatch):
+@pytest.mark.parametrize("name", REPRO_MODELS)
+def test_training_reproduces_a_committed_model(monkeypatch, name):
     torch = pytest.importorskip("torch")
     pytest.importorskip("sklearn")
     training = json.loads((MODELS / "index.json").read_text())["training"]
@@ -82,11 +107,12 @@ def test_training_reproduces_a_committed_model(monkeypatch):
     td = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "train_digits", td)  # dataclasses look their module up there
     spec.loader.exec_module(td)
-    entry = next(m for m in INDEX if m["name"] == REPRO_MODEL)
-    job = next(s for s in td.specs() if s.name == entry["snapshot_of"])
+    entry = next(m for m in INDEX if m["name"] == name)
+    job = next(s for s in td.specs() if s.name == entry.get("snapshot_of", name))
     from lrmilp.datasets import digits
     from lrmilp.loaders.torch import network_from_module
-    model = td.train(td.setup(), job, *digits(split="train"), seed=entry["seed"], epochs=entry["epoch"])
+    X, y = digits(split="train", size=job.size)
+    model = td.train(td.setup(), job, X, y, seed=entry["seed"], epochs=entry["epoch"])
     fresh, committed = network_from_module(model), load_network(MODELS / entry["npz"])
     for a, b in zip(fresh.layers, committed.layers):
         assert np.max(np.abs(a.W - b.W)) < WEIGHT_TOL and np.max(np.abs(a.b - b.b)) < WEIGHT_TOL
