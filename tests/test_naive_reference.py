@@ -109,10 +109,10 @@ def test_constant_neurons_match_brute_force():
 
 
 def test_conv_net_matches_brute_force():
-    # Sparse (lowered conv) layer matrices: 2 filters 2x2 over a 1x3x3 input = 8 neurons, then 2 dense.
+    # Sparse (lowered conv) layer matrices: 2 filters 2x2 over a 1x3x3 input = 8 neurons, then 1 dense.
     rng = np.random.default_rng(0)
     conv = Conv2d(rng.normal(size=(2, 1, 2, 2)), rng.normal(0, 0.5, 2), in_shape=(1, 3, 3))
-    net = Network([conv, Dense(rng.normal(size=(2, 8)), rng.normal(0, 0.5, 2))], (1, 3, 3))
+    net = Network([conv, Dense(rng.normal(size=(1, 8)), rng.normal(0, 0.5, 1))], (1, 3, 3))
     _check(net)
 
 
