@@ -31,14 +31,11 @@ domains use ``lp``.
 
 from __future__ import annotations
 
-import json
-import signal
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
@@ -47,9 +44,10 @@ from . import frontier
 from .blas import single_blas_thread
 from .chebyshev import RADIUS_CAP, HighsChebyshevLP, chebyshev_ball
 from .domains import Domain
-from .errors import InputError
-from .network import Network, pack_pattern
+from .interrupts import stop_signals
+from .network import Network
 from .parity import ParityState
+from .regions import RegionWriter, read_regions  # noqa: F401  (re-exported: they lived here)
 
 DEFAULT_TOL = 1e-6
 """Default ``tol``: a region counts iff it holds a ball of radius > tol in parameter space."""
@@ -128,44 +126,6 @@ def tree_result(stats: TreeStats, *, stopped: str | None, seconds: float, tol: f
                               "lp_fallbacks": stats.lp_fallbacks,
                               "bound_method": bounds.method, "bound_lps": bounds.lps, "domain": domain.describe(),
                               **extra})
-
-
-class RegionWriter:
-    """Streams regions to a JSON-lines file: one object per region with the pattern as hex of packed bits
-    (numpy bit order), an interior point (network input) and its margin (ball radius)."""
-
-    def __init__(self, path: str | Path, *, neurons: int, domain: Domain) -> None:
-        self.path = Path(path)
-        self.tmp = self.path.with_name(self.path.name + ".part")
-        try:
-            self.fh = self.tmp.open("w")
-        except OSError as e:
-            raise InputError(f"cannot write regions file {self.path}: {e.strerror}") from None
-        self.domain = domain
-        self.fh.write(json.dumps({"neurons": neurons, "domain": domain.describe()}) + "\n")
-
-    def write(self, pattern: np.ndarray, point_u: np.ndarray, margin: float) -> None:
-        x = self.domain.to_input(point_u)[0]
-        self.fh.write(json.dumps({"pattern": pack_pattern(pattern).hex(), "point": x.tolist(),
-                                  "margin": float(margin)}) + "\n")
-
-    def close(self) -> None:
-        """Move the finished file into place (a stopped run's file holds the regions it found)."""
-        self.fh.close()
-        self.tmp.replace(self.path)
-
-
-def read_regions(path: str | Path) -> Iterator[dict]:
-    """Iterate the regions of a file written by :class:`RegionWriter` (pattern unpacked to bools)."""
-    from .network import unpack_pattern
-    with Path(path).open() as fh:
-        header = json.loads(fh.readline())
-        n = header["neurons"]
-        for line in fh:
-            rec = json.loads(line)
-            rec["pattern"] = unpack_pattern(bytes.fromhex(rec["pattern"]), n)
-            rec["point"] = np.array(rec["point"])
-            yield rec
 
 
 def domain_rows(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
@@ -1008,23 +968,14 @@ def _inradius_polygon(poly: np.ndarray, tol: float) -> float:
 
 @contextmanager
 def _sigint_stops(enum: TreeEnumerator):
-    """Ctrl-C ends the search with a valid lower bound instead of a traceback."""
-    try:
-        previous = signal.getsignal(signal.SIGINT)
-    except ValueError:  # not the main thread
-        yield
-        return
-
-    def handler(signum, frame):
+    """SIGINT or SIGTERM ends the search with a valid lower bound instead of a traceback; a second
+    signal while it stops is ignored (lrmilp.interrupts: a signal arriving while a region is written
+    and counted takes effect once both are done)."""
+    def stop(signum: int) -> BaseException | None:
+        if enum.stopped is not None:
+            return None
         enum.stopped = "interrupted"
-        raise _Stop
+        return _Stop()
 
-    try:
-        signal.signal(signal.SIGINT, handler)
-    except ValueError:
+    with stop_signals(stop):
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
