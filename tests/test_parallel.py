@@ -120,5 +120,5 @@ def test_failed_start_writes_nothing(tmp_path):
     p = subprocess.run([sys.executable, "-m", "lrmilp", "count", str(path), "--box", "-1", "1", "--jobs", "2",
                         "--checkpoint", str(tmp_path / "no" / "ck.jsonl"), "--regions-out", str(regions)],
                        capture_output=True, text=True)
-    assert p.returncode == 2 and "cannot write checkpoint" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert p.returncode == 2 and "--checkpoint: cannot write" in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == [path]
