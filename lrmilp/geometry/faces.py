@@ -27,6 +27,7 @@ from ..enumeration import DEFAULT_TOL, RADIUS_CAP, TreeEnumerator, domain_rows
 from ..errors import InputError
 from ..formulations.highs import quiet_highs
 from ..network import Network
+from ..validation import int_at_least, optional_int_at_least, optional_positive_finite, positive_finite
 
 TOL_MEANING = ("a region counts iff it holds a ball of radius > tol; a row is a facet iff the region's "
                "face on its hyperplane holds a (d-1)-ball of radius > tol (Euclidean, domain parameters)")
@@ -80,8 +81,11 @@ def region_faces(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL, rays
     t0 = time.perf_counter()
     if domain.input_dim != net.input_dim:
         raise InputError(f"domain has {domain.input_dim} inputs, network has {net.input_dim}")
-    if tol <= 0:
-        raise InputError("tol must be positive")
+    tol = positive_finite("tol", tol)
+    rays = int_at_least("rays", rays, 0)
+    seed = int_at_least("seed", seed, 0)
+    time_limit = optional_positive_finite("time_limit", time_limit)
+    max_regions = optional_int_at_least("max_regions", max_regions, 1)
     regions: list[tuple[np.ndarray, np.ndarray]] = []
     enum = TreeEnumerator(net, domain, tol=tol, time_limit=time_limit, max_regions=max_regions,
                           on_region=lambda p, u, r: regions.append((p, u)))

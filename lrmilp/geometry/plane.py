@@ -22,6 +22,7 @@ from ..domains import Domain
 from ..enumeration import DEFAULT_TOL, TREE_TOL_MEANING, _inradius_polygon
 from ..errors import InputError
 from ..network import Network
+from ..validation import positive_finite
 from ._common import affine_rows
 
 SNAP = 1e-11
@@ -214,8 +215,7 @@ def plane_partition(net: Network, domain: Domain, *, tol: float = DEFAULT_TOL) -
         raise InputError("plane partitions need a bounded 2-D box domain (a plane slice or a 2-input box)")
     if domain.input_dim != net.input_dim:
         raise InputError(f"domain has {domain.input_dim} inputs, network has {net.input_dim}")
-    if tol <= 0:
-        raise InputError("tol must be positive")
+    tol = positive_finite("tol", tol)
     lo, hi = domain.lo, domain.hi
     V = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
     cid = np.zeros(4, dtype=np.int64)
