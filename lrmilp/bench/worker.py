@@ -46,7 +46,7 @@ def make_domain(net, spec: dict):
 
 def execute(payload: dict) -> dict:
     """Run the payload's task; the outcome dict (never raises for a failing task)."""
-    from ..cli import _to_jsonable
+    from ..jsonout import jsonable
     from ..errors import InputError, SolverUnavailable
     from ..loaders import load_network
     from .tasks import TaskKind, call_task
@@ -58,7 +58,7 @@ def execute(payload: dict) -> dict:
         domain = make_domain(net, payload["domain"]) if kind.uses_domain else None
         # The limit counts from the spawn: start-up and loading use part of it.
         left = max(payload["time_limit"] - (time.time() - payload.get("started", time.time())), MIN_TASK_SECONDS)
-        result = _to_jsonable(call_task(kind, net, domain, payload["options"], time_limit=left))
+        result = jsonable(call_task(kind, net, domain, payload["options"], time_limit=left))
     except ImportError as e:
         return {"status": "unavailable", "result": None, "error": f"{type(e).__name__}: {e}"}
     except SolverUnavailable as e:
@@ -78,7 +78,7 @@ def main(argv: list[str]) -> None:
     payload = json.loads(Path(argv[0]).read_text())
     out = execute(payload)
     tmp = Path(argv[1] + ".tmp")
-    tmp.write_text(json.dumps(out))
+    tmp.write_text(json.dumps(out, allow_nan=False))
     tmp.replace(argv[1])
     sys.stdout.flush()
     sys.stderr.flush()
