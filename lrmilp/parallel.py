@@ -86,14 +86,16 @@ _WORKER: dict = {}
 
 def _enumerator(ctx: _Context) -> tuple[TreeEnumerator, list, list]:
     """This worker's enumerator for ``ctx`` (built once; its warm LP is reused across tasks)."""
-    if _WORKER.get("token") != ctx.token:
+    # Keyed by the problem and by whether regions are collected: a count that writes regions must not
+    # reuse an enumerator built without the callback that collects them.
+    if _WORKER.get("token") != (ctx.token, ctx.collect):
         found: list = []
         children: list = []
         enum = TreeEnumerator(ctx.net, ctx.domain, tol=ctx.tol, bounds=ctx.bounds, geometry=ctx.geometry,
                               on_region=(lambda p, u, r: found.append((pack_pattern(p), u, r))) if ctx.collect
                               else None,
                               on_split=lambda k, prefix: children.append(_key(k, prefix)))
-        _WORKER.update(token=ctx.token, enum=enum, found=found, children=children)
+        _WORKER.update(token=(ctx.token, ctx.collect), enum=enum, found=found, children=children)
     return _WORKER["enum"], _WORKER["found"], _WORKER["children"]
 
 
