@@ -16,13 +16,14 @@ class InputError(ValueError):
 
     ``param`` names the library parameter(s) at fault, spelled as the library calls them (``tol``,
     ``time_limit``); the message uses those names, and :meth:`cli_message` rewrites each of them as
-    the command-line flag (``--tol``, ``--time-limit``).
+    the command-line flag (``--tol``, ``--time-limit``).  Names that are not identifiers ("dense
+    weight") describe a value rather than a parameter and are not kept.
     """
 
     def __init__(self, message: str, *, param: str | Sequence[str] | None = None) -> None:
         super().__init__(message)
-        self.param: tuple[str, ...] = (() if param is None else (param,) if isinstance(param, str)
-                                       else tuple(param))
+        names = () if param is None else (param,) if isinstance(param, str) else tuple(param)
+        self.param: tuple[str, ...] = tuple(p for p in names if p.isidentifier())
 
     def cli_message(self, flags: dict[str, str] | None = None) -> str:
         """The message with every named parameter written as its flag: ``flags`` maps a parameter

@@ -105,9 +105,10 @@ def _watch_parent(parent_pid: int) -> None:
             _kill_self()
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Make this process die (SIGKILL) as soon as ``parent_pid``, its parent, dies, by any means."""
-    if sys.platform.startswith("linux"):
+def die_with_parent(parent_pid: int, *, prctl: bool = True) -> None:
+    """Make this process die (SIGKILL) as soon as ``parent_pid``, its parent, dies, by any means.
+    ``prctl=False`` leaves only the watcher thread (what other platforms get)."""
+    if prctl and sys.platform.startswith("linux"):
         try:
             import ctypes
             libc = ctypes.CDLL(None, use_errno=True)

@@ -94,8 +94,8 @@ def check_distinct(outputs: Mapping[str, "str | os.PathLike | None"],
             for other, other_path, other_ident in seen:
                 same = ident[0] == other_ident[0] or (ident[1] is not None and ident[1] == other_ident[1])
                 if same:
-                    raise InputError(f"{param} and {other} name the same file ({path}); writing {param} would "
-                                     f"destroy {other}", param=[p for p in (param, other) if p.isidentifier()])
+                    raise InputError(f"{other} and {param} name the same file ({path}); writing {param} would "
+                                     f"destroy {other}", param=(other, param))
             seen.append((param, path, ident))
 
 
