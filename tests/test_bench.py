@@ -22,6 +22,7 @@ from lrmilp.bench.runner import is_final
 from lrmilp.counting import count_regions
 from lrmilp.domains import Box
 from lrmilp.errors import InputError
+from procs import HANG_SECONDS, wait_gone
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW_PLUGIN = '''
@@ -167,20 +168,15 @@ def test_killed_batch_leaves_no_worker_and_resumes(folder):
     proc = subprocess.Popen([sys.executable, "-m", "lrmilp", "bench", str(spec), "--trust"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     jsonl = folder / "results" / "k.jsonl"
-    deadline = time.time() + 60
-    while time.time() < deadline and not (jsonl.exists() and len(jsonl.read_text().splitlines()) == 2
-                                          and pidfile.exists() and pidfile.read_text()):
+    deadline = time.monotonic() + HANG_SECONDS  # bounds a hang only
+    while not (jsonl.exists() and len(jsonl.read_text().splitlines()) == 2 and pidfile.exists()
+               and pidfile.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the batch ended or hung early"
         time.sleep(0.1)
     proc.kill()  # SIGKILL: the batch cannot clean up; its worker must notice on its own
     proc.wait()
     worker = int(pidfile.read_text())
-    for _ in range(100):
-        try:
-            os.kill(worker, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
+    if wait_gone([worker]):  # bounds a hang only: the worker sees its stdin close at once
         os.kill(worker, signal.SIGKILL)
         pytest.fail("the worker outlived its killed batch")
     done = records(jsonl)
