@@ -355,6 +355,22 @@ def test_sigterm_stops_lower_bound_and_sample_with_a_partial_result(long_net, co
         assert res["complete"] is False and 0 < res["samples"] < 10**9 and res["distinct_patterns"] > 0
 
 
+def test_sigterm_stops_faces_with_a_partial_result(monkeypatch):
+    """faces has no progress line to wait for: the signal is sent from inside its facet phase."""
+    import lrmilp.geometry.faces as faces
+    real, calls = faces._facets, {"n": 0}
+
+    def facets(*args):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            os.kill(os.getpid(), signal.SIGTERM)  # lands right after this region's facets
+        return real(*args)
+    monkeypatch.setattr(faces, "_facets", facets)
+    res = faces.region_faces(random_mlp([3, 6, 6], seed=0), Box(-1, 1, 3)).to_dict()
+    assert res["stopped"] == "interrupted" and res["complete"] is False
+    assert 4 <= res["regions"] <= 5 < res["regions_found"] and sum(res["histogram"].values()) == res["regions"]
+
+
 def test_sigterm_bench_prints_summary_and_kills_its_runs(tmp_path):
     net_file(tmp_path, name="net0.npz")
     pidfile = tmp_path / "worker.pid"
