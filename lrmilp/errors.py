@@ -31,8 +31,9 @@ class InputError(ValueError):
         text = str(self)
         for name in self.param:
             flag = (flags or {}).get(name, "--" + name.replace("_", "-"))
-            # Whole words only: "tol" must not match inside "tolerance" or "max_tol".
-            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag, text)
+            # Whole words only, and never inside a path or a quoted value: "tol" must not match in
+            # "tolerance", "max_tol", "/runs/tol/x.npz" or "tol.json", nor "data" in "'data'".
+            text = re.sub(rf"(?<![\w\-/\\.'\"]){re.escape(name)}(?![\w\-/\\.'\"])", flag, text)
         return text
 
 

@@ -314,7 +314,7 @@ class Journal:
                 header = self._json(head)
                 if not (isinstance(header, dict) and header.get("lrmilp_checkpoint") == CHECKPOINT_VERSION
                         and isinstance(header.get("fingerprint"), str)):
-                    raise self._bad("is not an lrmilp checkpoint")
+                    raise self._bad("is not an lrmilp journal")
                 if header["fingerprint"] != self.fp:
                     raise InputError(f"checkpoint {self.path} belongs to another network, domain or tol",
                                      param="checkpoint")
@@ -335,11 +335,11 @@ class Journal:
 
     def _json(self, line: bytes):
         if not line.endswith(b"\n"):
-            raise self._bad("is not an lrmilp checkpoint")
+            raise self._bad("is not an lrmilp journal")
         try:
             return json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            raise self._bad("is not an lrmilp checkpoint") from None
+            raise self._bad("is not an lrmilp journal") from None
 
     def _valid(self, rec) -> bool:
         if not (isinstance(rec, dict) and isinstance(rec.get("key"), str) and _TASK_KEY.match(rec["key"])):
