@@ -56,10 +56,19 @@ class deferred:
 
 @contextmanager
 def stop_signals(on_signal: Callable[[int], BaseException | None]) -> Iterator[None]:
-    """While active, SIGINT and SIGTERM call ``on_signal(signum)``: the exception it returns is raised
-    at once (or at the end of the current :class:`deferred` section), None ignores the signal.  The
-    previous handlers are restored afterwards.  Outside the main thread (where Python cannot set
-    handlers) this does nothing."""
+    """Context manager: while active, SIGINT and SIGTERM call ``on_signal(signum)``.
+
+    The exception it returns is raised at once, or at the end of the current :class:`deferred`
+    section; None ignores the signal.  The previous handlers are restored afterwards, and a stop still
+    waiting for a section's end is dropped.  Outside the main thread (where Python cannot set
+    handlers) this does nothing.
+
+    Parameters
+    ----------
+    on_signal : callable
+        ``on_signal(signum) -> BaseException | None``; it may record the stop (``stopped =
+        "interrupted"``) before returning the exception that unwinds the run.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -107,7 +116,16 @@ def _watch_parent(parent_pid: int) -> None:
 
 def die_with_parent(parent_pid: int, *, prctl: bool = True) -> None:
     """Make this process die (SIGKILL) as soon as ``parent_pid``, its parent, dies, by any means.
-    ``prctl=False`` leaves only the watcher thread (what other platforms get)."""
+
+    Parameters
+    ----------
+    parent_pid : int
+        The parent's pid, taken in the parent (``os.getpid()`` when the pool is made): if the parent
+        is already gone when this runs, the process kills itself at once.
+    prctl : bool
+        Use Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; False leaves only the watcher thread that polls
+        ``os.getppid()`` every :data:`PARENT_POLL_SECONDS` (what other platforms get).
+    """
     if prctl and sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -121,9 +139,17 @@ def die_with_parent(parent_pid: int, *, prctl: bool = True) -> None:
 
 
 def worker_init(parent_pid: int, ignore_stop: bool = True) -> None:
-    """Initializer of lrmilp's worker pools (module docstring): die with the parent and, with
-    ``ignore_stop``, ignore stop signals between tasks (the parent forwards them when it stops; a task
-    that handles them installs its own handler).  Without it a stop signal ends the worker's task."""
+    """Initializer of lrmilp's worker pools (module docstring).
+
+    Parameters
+    ----------
+    parent_pid : int
+        The pool owner's pid (:func:`die_with_parent`).
+    ignore_stop : bool
+        Ignore SIGINT and SIGTERM between tasks (the parent forwards a stop when it wants partial
+        results; a task that handles them installs its own handler).  False: a stop signal ends the
+        worker's task (KeyboardInterrupt) or the worker (SIGTERM).
+    """
     if ignore_stop:
         for s in STOP_SIGNALS:
             signal.signal(s, signal.SIG_IGN)

@@ -23,7 +23,19 @@ MAX_NULL_PATHS = 5
 def jsonable(obj: Any, nulls: list[str] | None = None, path: str = "") -> Any:
     """``obj`` with numpy values as Python values and every non-finite float as None.
 
-    Appends the path (``key.sub[3]``) of each value turned into None to ``nulls`` when given.
+    Parameters
+    ----------
+    obj : Any
+        Dicts, lists, tuples, numpy arrays and scalars, Python values.
+    nulls : list of str, optional
+        Receives the path (``key.sub[3]``) of each value turned into None.
+    path : str
+        The path of ``obj`` itself (for the recursion).
+
+    Returns
+    -------
+    Any
+        Something ``json.dumps(..., allow_nan=False)`` accepts.
     """
     if isinstance(obj, dict):
         return {str(k): jsonable(v, nulls, f"{path}.{k}" if path else str(k)) for k, v in obj.items()}
@@ -46,7 +58,19 @@ def jsonable(obj: Any, nulls: list[str] | None = None, path: str = "") -> Any:
 
 
 def explain_nulls(result: dict, nulls: list[str]) -> dict:
-    """``result`` with a :data:`NULLS_KEY` entry when values were nulled and it has none of its own."""
+    """``result`` with a :data:`NULLS_KEY` entry when values were nulled and it has none of its own.
+
+    Parameters
+    ----------
+    result : dict
+        A result already passed through :func:`jsonable`.
+    nulls : list of str
+        The paths :func:`jsonable` nulled.
+
+    Returns
+    -------
+    dict
+    """
     if not nulls or NULLS_KEY in result:
         return result
     shown = ", ".join(nulls[:MAX_NULL_PATHS]) + (", ..." if len(nulls) > MAX_NULL_PATHS else "")
@@ -55,5 +79,17 @@ def explain_nulls(result: dict, nulls: list[str]) -> dict:
 
 
 def dumps(obj: Any, **kwargs) -> str:
-    """Strict JSON text of ``obj`` (non-finite floats as null; never NaN or Infinity)."""
+    """Strict JSON text of ``obj`` (non-finite floats as null; never NaN or Infinity).
+
+    Parameters
+    ----------
+    obj : Any
+        As for :func:`jsonable`.
+    **kwargs
+        Passed to :func:`json.dumps`.
+
+    Returns
+    -------
+    str
+    """
     return json.dumps(jsonable(obj), allow_nan=False, **kwargs)

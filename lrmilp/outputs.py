@@ -47,9 +47,25 @@ def _error(param: str, message: str) -> InputError:
 
 
 def check_writable(path: str | os.PathLike, param: str) -> Path:
-    """``path`` as a Path if lrmilp may create or replace a regular file there; InputError otherwise
-    (a link, a special file or folder at the path, or no such folder).  ``param`` names the parameter
-    (``regions_out``) or describes the file (``results file``) in the message."""
+    """``path`` as a Path if lrmilp may create or replace a regular file there.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The output file.
+    param : str
+        The parameter naming it (``regions_out``), or a description (``results file``), for messages.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    InputError
+        When a symbolic link, a FIFO, a device, a socket or a folder is at the path, or its folder
+        does not exist.
+    """
     path = Path(path)
     try:
         st = os.lstat(path)
@@ -82,8 +98,21 @@ def _identity(path: Path) -> tuple[str, tuple[int, int] | None]:
 
 def check_distinct(outputs: Mapping[str, "str | os.PathLike | None"],
                    inputs: Mapping[str, "str | os.PathLike | None"] | None = None) -> None:
-    """InputError when two of ``outputs`` ({param: path}, None skipped) name one file, or an output
-    names the same file as one of ``inputs`` (writing it would destroy the input)."""
+    """Refuse outputs that would destroy another output or an input.
+
+    Parameters
+    ----------
+    outputs : mapping
+        {parameter: path} of the files a command writes (None entries are skipped).
+    inputs : mapping, optional
+        {parameter: path} of the files it reads (the model, a box file).
+
+    Raises
+    ------
+    InputError
+        When two of them name one file: the same path once links are resolved, or the same inode
+        (a hard link).
+    """
     seen: list[tuple[str, Path, tuple]] = []
     for role, items in (("input", inputs or {}), ("output", outputs)):
         for param, p in items.items():
@@ -209,9 +238,30 @@ class AtomicFile:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, param: str, *, suffix: str = "") -> Iterator[Path]:
-    """A temporary path beside ``path`` for a writer outside our control (HiGHS, a plotting library):
-    on a clean exit it is fsynced and renamed over ``path``, on any error removed.  The caller must
-    check that the writer wrote the whole file (such writers may ignore a full disk)."""
+    """A temporary path beside ``path`` for a writer outside our control (HiGHS).
+
+    On a clean exit the file is fsynced and renamed over ``path``; on any error it is removed.  The
+    caller must check that the writer wrote the whole file (such writers may ignore a full disk).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The target file (checked as by :func:`check_writable`).
+    param : str
+        The parameter naming it, for messages.
+    suffix : str
+        Ending of the temporary file's name (writers that pick the format by it).
+
+    Yields
+    ------
+    Path
+        The temporary file, created empty.
+
+    Raises
+    ------
+    InputError
+        For a bad target, or an OSError while syncing or renaming.
+    """
     af = AtomicFile(path, param, binary=True, suffix=suffix)
     af.fh.close()
     try:
@@ -229,14 +279,53 @@ def atomic_path(path: str | os.PathLike, param: str, *, suffix: str = "") -> Ite
 
 
 def write_text(path: str | os.PathLike, text: str, param: str) -> Path:
-    """Write ``text`` to ``path`` whole or not at all (:class:`AtomicFile`)."""
+    """Write ``text`` to ``path`` whole or not at all (:class:`AtomicFile`).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The target file.
+    text : str
+        Its whole content (UTF-8).
+    param : str
+        The parameter naming it, for messages.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    InputError
+        For a bad target or any write error; the target is then untouched.
+    """
     with AtomicFile(path, param) as af:
         af.write(text)
     return af.path
 
 
 def open_append(path: str | os.PathLike, param: str, *, create: bool = False) -> IO[bytes]:
-    """A regular file opened for appending bytes, never through a link (created when ``create``)."""
+    """A regular file opened for appending bytes, never through a link.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file (checked as by :func:`check_writable`).
+    param : str
+        The parameter naming it, for messages.
+    create : bool
+        Create the file when it does not exist.
+
+    Returns
+    -------
+    binary file object
+        Opened with O_APPEND and O_NOFOLLOW.
+
+    Raises
+    ------
+    InputError
+        For a bad target or an OSError while opening.
+    """
     path = check_writable(path, param)
     flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -247,5 +336,19 @@ def open_append(path: str | os.PathLike, param: str, *, create: bool = False) ->
 
 
 def oserror(path: str | os.PathLike, param: str, e: OSError) -> InputError:
-    """The InputError for an OSError ``e`` met while writing ``path``."""
+    """The InputError for an OSError ``e`` met while writing ``path``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file being written.
+    param : str
+        The parameter naming it.
+    e : OSError
+        The error (its strerror, e.g. "No space left on device", goes into the message).
+
+    Returns
+    -------
+    InputError
+    """
     return _error(param, f"cannot write {path}: {_oserror_message(e)}")

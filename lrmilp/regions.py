@@ -22,8 +22,24 @@ from .outputs import AtomicFile
 
 
 def region_record(domain: Domain, pattern: np.ndarray | bytes, point_u: np.ndarray, margin: float) -> dict:
-    """The regions file's line object for a region: ``pattern`` as booleans or packed bits,
-    ``point_u`` in the domain's parameters (written as the network input)."""
+    """The regions file's line object for a region.
+
+    Parameters
+    ----------
+    domain : Domain
+        The count's domain (maps the point to a network input).
+    pattern : numpy.ndarray or bytes
+        The activation pattern, as booleans or packed bits.
+    point_u : numpy.ndarray
+        An interior point, in the domain's parameters.
+    margin : float
+        The radius of a ball inside the region (null in the file when not finite).
+
+    Returns
+    -------
+    dict
+        ``{"pattern": hex, "point": [...], "margin": r}``.
+    """
     bits = pattern if isinstance(pattern, bytes) else pack_pattern(pattern)
     x = domain.to_input(point_u)[0]
     m = float(margin)
@@ -78,7 +94,18 @@ class RegionWriter:
 
 
 def read_regions(path: str | Path) -> Iterator[dict]:
-    """Iterate the regions of a file written by :class:`RegionWriter` (pattern unpacked to bools)."""
+    """Iterate the regions of a file written by :class:`RegionWriter`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The regions file.
+
+    Yields
+    ------
+    dict
+        One per region: ``pattern`` (bool array), ``point`` (array), ``margin``.
+    """
     with Path(path).open(encoding="utf-8") as fh:
         header = json.loads(fh.readline())
         n = header["neurons"]

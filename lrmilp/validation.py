@@ -45,7 +45,24 @@ def _number(name: str, value: Any) -> float:
 
 
 def finite(name: str, value: Any) -> float:
-    """``value`` as a float; InputError unless it is a finite real number."""
+    """``value`` as a float; InputError unless it is a finite real number.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name as the library spells it (``tol``); the message and ``param`` use it.
+    value : Any
+        The value given.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InputError
+        For a bool, a string, a complex number, NaN or an infinity.
+    """
     v = _number(name, value)
     if not math.isfinite(v):
         raise InputError(f"{name} must be a finite number, got {v}", param=name)
@@ -53,7 +70,24 @@ def finite(name: str, value: Any) -> float:
 
 
 def positive_finite(name: str, value: Any) -> float:
-    """``value`` as a float; InputError unless it is a finite number > 0."""
+    """``value`` as a float; InputError unless it is a finite number > 0.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name (``tol``, ``time_limit``).
+    value : Any
+        The value given.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InputError
+        "``name`` must be a positive finite number, got ``value``" (``param`` = ``name``).
+    """
     v = _number(name, value)
     if not (math.isfinite(v) and v > 0):
         raise InputError(f"{name} must be a positive finite number, got {v}", param=name)
@@ -82,7 +116,28 @@ def in_open_interval(name: str, value: Any, lo: float, hi: float, *, hi_closed: 
 
 
 def int_at_least(name: str, value: Any, lo: int, hi: int | None = None) -> int:
-    """``value`` as an int; InputError unless it is an integer (not a bool or a float) in [lo, hi]."""
+    """``value`` as an int; InputError unless it is an integer (not a bool or a float) in [lo, hi].
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name (``samples``).
+    value : Any
+        The value given.
+    lo : int
+        Smallest value allowed.
+    hi : int, optional
+        Largest value allowed (a documented limit such as :data:`MAX_SAMPLES`); none by default.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        For a non-integer or a value outside [lo, hi] (``param`` = ``name``).
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise InputError(f"{name} must be an integer, got {value!r}", param=name)
     v = int(value)
@@ -98,7 +153,25 @@ def optional_int_at_least(name: str, value: Any, lo: int, hi: int | None = None)
 
 
 def dask_address(name: str, value: str | None) -> str | None:
-    """None, ``"local"`` or a scheduler address ``scheme://host[:port]``; InputError otherwise."""
+    """None, ``"local"`` or a scheduler address ``scheme://host[:port]``; InputError otherwise.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name (``dask``).
+    value : str or None
+        The address given.
+
+    Returns
+    -------
+    str or None
+        ``value`` unchanged.
+
+    Raises
+    ------
+    InputError
+        When ``value`` is neither "local" nor an address of a scheme in :data:`DASK_SCHEMES`.
+    """
     if value is None or value == "local":
         return value
     if not isinstance(value, str) or not _DASK_ADDRESS.match(value):
@@ -109,7 +182,25 @@ def dask_address(name: str, value: str | None) -> str | None:
 
 def real_array(name: str, value: Any) -> np.ndarray:
     """``value`` as a float64 array; InputError unless its entries are real numbers (bool, int or float
-    dtype: no strings, objects or complex numbers, which numpy would convert or truncate silently)."""
+    dtype: no strings, objects or complex numbers, which numpy would convert or truncate silently).
+
+    Parameters
+    ----------
+    name : str
+        What the array is (a parameter or a file key: ``W0``, ``lo``).
+    value : array_like
+        The array.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, same shape.
+
+    Raises
+    ------
+    InputError
+        For any dtype other than bool, integer or float.
+    """
     arr = np.asarray(value)
     if arr.dtype.kind not in _REAL_KINDS:
         raise InputError(f"{name} must hold real numbers, got dtype {arr.dtype}", param=name)
@@ -117,7 +208,25 @@ def real_array(name: str, value: Any) -> np.ndarray:
 
 
 def integer_array(name: str, value: Any) -> np.ndarray:
-    """``value`` as an int64 array; InputError unless every entry is an integer (integral floats pass)."""
+    """``value`` as an int64 array; InputError unless every entry is an integer (integral floats pass).
+
+    Parameters
+    ----------
+    name : str
+        What the array is (``input_shape``, ``stride1``).
+    value : array_like
+        The array.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, same shape.
+
+    Raises
+    ------
+    InputError
+        For non-real entries, NaN, infinities or fractions (2.5 never becomes 2).
+    """
     arr = real_array(name, value)
     if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
         raise InputError(f"{name} must hold integers, got {np.asarray(value).reshape(-1).tolist()[:8]}",
@@ -126,7 +235,23 @@ def integer_array(name: str, value: Any) -> np.ndarray:
 
 
 def npy_header(fp) -> tuple[tuple[int, ...], np.dtype]:
-    """(shape, dtype) from the header of the ``.npy`` stream ``fp``, without reading the data."""
+    """(shape, dtype) from the header of the ``.npy`` stream ``fp``, without reading the data.
+
+    Parameters
+    ----------
+    fp : binary file object
+        Positioned at the start of the ``.npy`` data; left after the header.
+
+    Returns
+    -------
+    tuple
+        (shape, dtype).
+
+    Raises
+    ------
+    ValueError
+        When the stream is not an ``.npy`` array.
+    """
     from numpy.lib import format as npf
     version = npf.read_magic(fp)
     if version == (1, 0):
@@ -137,9 +262,28 @@ def npy_header(fp) -> tuple[tuple[int, ...], np.dtype]:
 
 
 def load_array(path: str | Path, name: str, *, max_entries: int = MAX_ARRAY_ENTRIES) -> np.ndarray:
-    """The numeric ``.npy`` array in ``path`` as float64; InputError naming ``name`` for a missing file,
-    an ``.npz`` archive or any other non-``.npy`` file, non-real entries (strings, complex), NaN or
-    infinity, or more than ``max_entries`` values (checked from the header, before reading the data)."""
+    """The numeric ``.npy`` array in ``path`` as float64.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.npy`` file.
+    name : str
+        The parameter that named it (``points``, ``data``), for messages.
+    max_entries : int
+        Most values allowed, checked from the header before the data is read.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, every entry finite.
+
+    Raises
+    ------
+    InputError
+        For a missing file, an ``.npz`` archive or any other non-``.npy`` file, non-real entries
+        (strings, complex), NaN or infinity, or more than ``max_entries`` values.
+    """
     path = Path(path)
     try:
         with path.open("rb") as fp:
@@ -171,7 +315,23 @@ def load_array(path: str | Path, name: str, *, max_entries: int = MAX_ARRAY_ENTR
 
 
 def npz_headers(path: str | Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """{key: (shape, dtype)} of every array of an ``.npz`` file, read from the headers only."""
+    """{key: (shape, dtype)} of every array of an ``.npz`` file, read from the headers only.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.npz`` file.
+
+    Returns
+    -------
+    dict
+        Array key (without ``.npy``) -> (shape, dtype).
+
+    Raises
+    ------
+    zipfile.BadZipFile, ValueError, OSError
+        When the file is not a readable ``.npz`` archive.
+    """
     out = {}
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist():
