@@ -345,8 +345,11 @@ class Journal:
         if not (isinstance(rec, dict) and isinstance(rec.get("key"), str) and _TASK_KEY.match(rec["key"])):
             return False
         stats, children = rec.get("stats"), rec.get("children")
+        # Counters are numbers (a minimum may be a float, or None while undefined); regions an int >= 0.
         if not (isinstance(stats, dict) and set(stats) <= _STATS
-                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in stats.values())):
+                and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                        for v in stats.values())
+                and isinstance(stats.get("regions", 0), int) and stats.get("regions", 0) >= 0):
             return False
         if not (isinstance(children, list) and all(isinstance(c, str) and _TASK_KEY.match(c) for c in children)):
             return False
