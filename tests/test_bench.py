@@ -173,12 +173,15 @@ def test_killed_batch_leaves_no_worker_and_resumes(folder):
                and pidfile.read_text()):
         assert proc.poll() is None and time.monotonic() < deadline, "the batch ended or hung early"
         time.sleep(0.1)
+    worker = int(pidfile.read_text())
+    run_file = Path(Path(f"/proc/{worker}/cmdline").read_bytes().split(b"\0")[3].decode())  # python -m MOD RUN OUT
+    assert run_file.name == "run.json" and run_file.parent.is_dir()
     proc.kill()  # SIGKILL: the batch cannot clean up; its worker must notice on its own
     proc.wait()
-    worker = int(pidfile.read_text())
     if wait_gone([worker]):  # bounds a hang only: the worker sees its stdin close at once
         os.kill(worker, signal.SIGKILL)
         pytest.fail("the worker outlived its killed batch")
+    assert not run_file.parent.exists()  # and it removed the run's scratch folder
     done = records(jsonl)
     assert {r["task"] for r in done} == {"bounds"} and len(done) == 2
     spec.write_text(spec.read_text().replace("kind = \"slow:run\"", "kind = \"slow:run\"\nseconds = 0.1"))

@@ -38,6 +38,7 @@ from ..jsonout import jsonable
 from ..outputs import check_distinct
 from .spec import BenchSpec, Run, domain_payload, resolve_paths
 from .store import ResultStore
+from .worker import SCRATCH_PREFIX
 
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # so the worker imports this very lrmilp
 
@@ -90,7 +91,7 @@ def is_final(rec: dict | None, run: Run, *, unavailable: str | None, retry_error
 
 def execute_run(run: Run, base: Path, live: _Live) -> dict:
     """Run one task in a worker process; the outcome (status, result, error) plus wall seconds."""
-    tmp = Path(tempfile.mkdtemp(prefix="lrmilp-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     payload = {"model": str(run.model_path), "domain": domain_payload(run.domain_spec, base),
                "kind": asdict(run.kind), "options": resolve_paths(run, base), "time_limit": run.time_limit,
                "sys_path": [str(base)], "started": time.time()}

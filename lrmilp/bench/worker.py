@@ -1,7 +1,8 @@
 """One bench run in its own process: ``python -m lrmilp.bench.worker RUN.json OUT.json``.
 
 The parent keeps this process's stdin open; when it closes (the parent died, even by SIGKILL) the
-worker kills its whole process group, so no run outlives its batch.  The outcome is written to
+worker removes the run's scratch folder and kills its whole process group, so no run outlives its
+batch and nothing of it is left behind.  The outcome is written to
 OUT.json (``status``, ``result``, ``error``) by rename, so the parent never reads half a file.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -16,16 +18,20 @@ import time
 import traceback
 from pathlib import Path
 
+SCRATCH_PREFIX = "lrmilp-bench-"  # the runner's per-run scratch folders (tempfile.mkdtemp prefix)
 MIN_TASK_SECONDS = 0.05  # a task whose limit was used up by start-up still gets this much, to stop cleanly
 
 
-def _watch_parent() -> None:
-    """Block on stdin; EOF means the batch is gone."""
+def _watch_parent(scratch: Path) -> None:
+    """Block on stdin; EOF means the batch is gone: remove the run's scratch folder (the batch cannot
+    any more) and kill the whole process group."""
     try:
         while sys.stdin.buffer.read(4096):
             pass
     except OSError:
         pass
+    if scratch.name.startswith(SCRATCH_PREFIX):  # never anything but the folder the runner made
+        shutil.rmtree(scratch, ignore_errors=True)
     os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
@@ -74,7 +80,7 @@ def execute(payload: dict) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    threading.Thread(target=_watch_parent, daemon=True).start()
+    threading.Thread(target=_watch_parent, args=(Path(argv[0]).resolve().parent,), daemon=True).start()
     payload = json.loads(Path(argv[0]).read_text())
     out = execute(payload)
     tmp = Path(argv[1] + ".tmp")
