@@ -23,7 +23,9 @@ from .domains import Domain
 from .errors import InputError
 from .formulations.bigm import build_bigm
 from .formulations.highs import to_highspy
+from .interrupts import worker_init
 from .network import Network
+from .validation import dask_address, int_at_least, nonnegative_finite, positive_finite
 
 METHODS = ("interval", "lp", "milp")
 DEFAULT_SLACK = 1e-7
@@ -127,7 +129,11 @@ def tighten(net: Network, domain: Domain, *, method: str = "lp", jobs: int = 1, 
     scheduler address); the bounds do not depend on how the neurons are spread.
     """
     if method not in METHODS:
-        raise InputError(f"unknown bound method '{method}' (expected one of {', '.join(METHODS)})")
+        raise InputError(f"unknown bound method '{method}' (expected one of {', '.join(METHODS)})", param="method")
+    jobs = int_at_least("jobs", jobs, 1)
+    time_limit = positive_finite("time_limit", time_limit)
+    slack = nonnegative_finite("slack", slack)
+    dask = dask_address("dask", dask)
     t0 = time.perf_counter()
     ib = interval_bounds(net, domain)
     if method == "interval":
@@ -135,7 +141,6 @@ def tighten(net: Network, domain: Domain, *, method: str = "lp", jobs: int = 1, 
     if not domain.bounded and domain.A_ub.shape[0] == 0:
         ib.method, ib.seconds = method, time.perf_counter() - t0
         return ib  # nothing an LP can add on an unbounded, unconstrained domain: every LP is unbounded
-    jobs = max(1, int(jobs))
     client = cluster = None
     if dask is not None:
         from .parallel import connect_dask
@@ -187,7 +192,8 @@ def _tighten_layers(net, domain, ib, method, jobs, time_limit, slack, client):
                 if client is not None:
                     results = client.gather(client.map(_solve_neurons, [args + (c,) for c in chunks], pure=False))
                 elif len(chunks) > 1:
-                    with ProcessPoolExecutor(len(chunks), mp_context=get_context("fork")) as pool:
+                    with ProcessPoolExecutor(len(chunks), mp_context=get_context("fork"), initializer=worker_init,
+                                             initargs=(os.getpid(), False)) as pool:
                         results = list(pool.map(_solve_neurons, [args + (c,) for c in chunks]))
                 else:
                     results = [_solve_neurons(args + (todo,))]

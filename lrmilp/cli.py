@@ -1,7 +1,9 @@
 """The ``lrmilp`` command line: a thin layer over the library (CONTRACT.md §3).
 
-Every command takes ``--json`` and then prints exactly one JSON object on stdout; logs and progress
-go to stderr.  Bad input exits with status 2 and one line naming the problem.
+Every command takes ``--json`` and then prints exactly one JSON object on stdout (strict JSON: a
+non-finite number is null, and the result says why); logs and progress go to stderr.  Bad input exits
+with status 2 and one line naming the problem (library parameters are named by their flags).
+SIGTERM stops a command as Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError, SolverUnavailable
+from .interrupts import terminate_as_interrupt
+from .jsonout import NULLS_KEY, explain_nulls, jsonable
+
+FLAGS = {"model": "MODEL", "spec": "SPEC", "output": "--out"}
+"""Library parameters whose command-line name is not ``--`` + the name with ``_`` -> ``-``."""
 
 
 # --- shared plumbing -----------------------------------------------------------------------------
@@ -24,27 +31,25 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
-def _to_jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _to_jsonable(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    return obj
-
-
 def emit(result: dict, as_json: bool, human: Callable[[dict], str] | None = None) -> None:
+    """Print ``result``: one strict JSON object (non-finite numbers as null, explained under "nulls"),
+    or the ``human`` text."""
     if as_json:
-        click.echo(json.dumps(_to_jsonable(result)))
+        nulls: list[str] = []
+        clean = explain_nulls(jsonable(result, nulls), nulls)
+        click.echo(json.dumps(clean, allow_nan=False))
     else:
-        click.echo(human(result) if human else "\n".join(f"{k}: {v}" for k, v in _to_jsonable(result).items()))
+        click.echo(human(result) if human else "\n".join(f"{k}: {v}" for k, v in jsonable(result).items()))
+
+
+def check_files(outputs: dict, inputs: dict) -> None:
+    """One-line errors for outputs that are links, special files, in missing folders, or that name the
+    same file as another output or an input (``{param: path}``; None skipped)."""
+    from .outputs import check_distinct, check_writable
+    for param, path in outputs.items():
+        if path is not None:
+            check_writable(path, param)
+    check_distinct(outputs, inputs)
 
 
 def json_option(f):
@@ -82,6 +87,9 @@ class OneLineGroup(click.Group):
 
     def main(self, *args, **kwargs):
         kwargs["standalone_mode"] = False
+        terminate_as_interrupt()  # SIGTERM (timeout, SLURM, Kubernetes) stops a command as Ctrl-C does
+        if hasattr(sys, "set_int_max_str_digits"):
+            sys.set_int_max_str_digits(0)  # exact bounds have thousands of digits
         try:
             rv = super().main(*args, **kwargs)
         except click.UsageError as e:
@@ -89,14 +97,16 @@ class OneLineGroup(click.Group):
                 click.echo(e.ctx.get_help())  # bare `lrmilp`: the help, as click would show it
                 sys.exit(0)
             fail(e.format_message())
-        except click.Abort:
-            click.echo("lrmilp: aborted", err=True)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("lrmilp: interrupted", err=True)
             sys.exit(130)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
         except click.ClickException as e:
             fail(e.format_message())
-        except (InputError, SolverUnavailable) as e:
+        except InputError as e:
+            fail(e.cli_message(FLAGS))
+        except SolverUnavailable as e:
             fail(str(e))
         except OSError as e:  # a path the user named cannot be read or written
             fail(f"{e.strerror or e}: {e.filename}" if e.filename else str(e))
@@ -122,6 +132,8 @@ def info(model, trust, as_json):
     out["cnn"] = net.is_cnn
     if net.lo is not None:
         out["default_box"] = {"lo": np.asarray(net.lo).tolist(), "hi": np.asarray(net.hi).tolist()}
+        if not (np.all(np.isfinite(net.lo)) and np.all(np.isfinite(net.hi))):
+            out[NULLS_KEY] = "default_box lo/hi are null where the model's box is unbounded (infinite)"
 
     def human(r):
         lines = [f"input {r['input_shape']} ({r['input_dim']} values), ReLU widths {r['widths']}, "
@@ -150,6 +162,9 @@ def tighten(model, trust, box, box_file, unbounded, method, jobs, dask, time_lim
     net = load(model, trust)
     dom = get_domain(net, box, box_file, unbounded)
     res = run(net, dom, method=method, jobs=jobs, time_limit=time_limit, dask=dask).to_dict()
+    if not (np.all(np.isfinite(res["lower"])) and np.all(np.isfinite(res["upper"]))):
+        res[NULLS_KEY] = ("lower/upper are null where a bound is infinite: the pre-activation is unbounded "
+                          "over the domain in that direction")
 
     def human(r):
         return (f"{r['method']} bounds in {r['seconds']:.3f}s: {len(r['stable_active'])} stable active, "
@@ -176,6 +191,7 @@ def export_milp(model, trust, box, box_file, unbounded, out, margin, bound_metho
     from .formulations.bigm import build_bigm
     from .formulations.highs import check_model_path, write_model
     check_model_path(out)
+    check_files({"out": out}, {"model": model, "box_file": box_file})
     net = load(model, trust)
     dom = get_domain(net, box, box_file, unbounded)
     if not dom.bounded:
@@ -218,6 +234,7 @@ def count(model, trust, box, box_file, unbounded, method, tol, jobs, dask, check
     """Count the full-dimensional linear regions of MODEL over a domain."""
     from .counting import count_regions
     from .parallel import default_jobs
+    check_files({"regions_out": regions_out, "checkpoint": checkpoint}, {"model": model, "box_file": box_file})
     net = load(model, trust)
     dom = get_domain(net, box, box_file, unbounded)
     if progress is None:
@@ -285,7 +302,7 @@ def lower_bound_cmd(model, trust, box, box_file, unbounded, xors, start, trials,
 @main.command("bounds")
 @click.argument("model", required=False)
 @click.option("--trust", is_flag=True, help="Allow loading a whole pickled PyTorch module.")
-@click.option("--arch", type=str, default=None, help="Architecture n0,n1,...,nL (every layer ReLU).")
+@click.option("--arch", type=str, default=None, help="Architecture n0,n1,...,nL (every layer ReLU; at most 20,000 neurons).")
 @click.option("--count", "given_count", type=click.IntRange(0), default=None, help="A measured count to show beside.")
 @click.option("--with-count", is_flag=True, help="Run the tree enumerator and show its count beside the bounds.")
 @domain_options
@@ -365,16 +382,9 @@ def sample(model, trust, box, box_file, unbounded, samples, distribution, sigma,
 
 # --- geometry: line, plane, distance, faces, cones ------------------------------------------------
 def _load_array(path: str, what: str) -> np.ndarray:
-    """A numeric .npy array, or InputError naming the option."""
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(f"{what}: no such file: {path}") from None
-    except (OSError, ValueError) as e:
-        raise InputError(f"{what}: cannot read {path} as a .npy array ({e})") from None
-    if not np.issubdtype(arr.dtype, np.number):
-        raise InputError(f"{what}: {path} does not hold numbers")
-    return arr.astype(float)
+    """A numeric .npy array, or InputError naming the option (:func:`lrmilp.validation.load_array`)."""
+    from .validation import load_array
+    return load_array(path, what.lstrip("-").replace("-", "_"))
 
 
 def _tol_option(f):
@@ -442,11 +452,9 @@ def line(model, trust, start, end, direction, infinite, polyline, tol, as_json):
 @json_option
 def plane(model, trust, points_file, window, plot_path, boundary, cells, tol, as_json):
     """The exact partition of a plane through three points into linear regions (polygon clipping)."""
-    from pathlib import Path
     from .domains import plane as plane_domain
     from .geometry.plane import plane_partition
-    if plot_path is not None and not Path(plot_path).resolve().parent.is_dir():
-        raise InputError(f"--plot: no such directory: {Path(plot_path).parent}")
+    check_files({"plot": plot_path}, {"model": model, "points": points_file})
     net = load(model, trust)
     P = _load_array(points_file, "--points")
     P = P.reshape(P.shape[0], -1) if P.ndim > 1 else P
@@ -483,6 +491,8 @@ def distance(model, trust, box, box_file, unbounded, points_file, samples, seed,
     has_domain = box is not None or box_file is not None or unbounded or net.lo is not None
     dom = get_domain(net, box, box_file, unbounded) if needs_domain or has_domain else None
     if samples is not None:
+        from .validation import MAX_ARRAY_ENTRIES, int_at_least
+        int_at_least("samples", samples, 1, max(MAX_ARRAY_ENTRIES // dom.dim, 1))  # all are held at once
         X = dom.sample(samples, np.random.default_rng(seed))
     else:
         X = _load_array(points_file, "--points")
@@ -541,20 +551,21 @@ def cones(model, trust, as_json):
               help="Result file stem: STEM.jsonl and STEM.csv (default: the spec's output).")
 @click.option("--retry-errors", is_flag=True, help="Run again the runs recorded as errors.")
 @click.option("--dry-run", is_flag=True, help="List the runs and whether each is done; run nothing.")
+@click.option("--trust", is_flag=True,
+              help="Allow task kinds module:function (imports and runs that module's code).")
 @json_option
-def bench(spec, jobs, out, retry_errors, dry_run, as_json):
-    """Run the models x domains x tasks of SPEC.toml; a rerun resumes, skipping finished runs."""
-    from .bench import Interrupted, load_spec, run_bench, summary_table
+def bench(spec, jobs, out, retry_errors, dry_run, trust, as_json):
+    """Run the models x domains x tasks of SPEC.toml; a rerun resumes, skipping finished runs.
+
+    SIGINT or SIGTERM kills the runs in flight and prints the summary of what finished
+    ("stopped": "interrupted"); rerunning resumes."""
+    from .bench import load_spec, run_bench, summary_table
     from .bench.runner import dry_run as plan
-    parsed = load_spec(spec, output=out)
+    parsed = load_spec(spec, output=out, trust=trust)
     if dry_run:
         res = plan(parsed)
     else:
-        try:
-            res = run_bench(parsed, jobs=jobs, retry_errors=retry_errors)
-        except Interrupted as e:
-            click.echo(f"lrmilp: {e}", err=True)
-            sys.exit(130)
+        res = run_bench(parsed, jobs=jobs, retry_errors=retry_errors)
     emit(res, as_json, summary_table)
 
 

@@ -208,6 +208,8 @@ def plane(p0, p1, p2, lo: float = -0.5, hi: float = 1.5) -> Domain:
     p0, p1, p2 = (np.asarray(p, dtype=float).reshape(-1) for p in (p0, p1, p2))
     if not (p0.shape == p1.shape == p2.shape):
         raise InputError("plane points have different sizes")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InputError(f"window must be finite, got [{lo}, {hi}]", param="window")
     return AffineSlice(p0, np.stack([p1 - p0, p2 - p0], axis=1), lo, hi)
 
 

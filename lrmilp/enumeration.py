@@ -31,15 +31,12 @@ domains use ``lp``.
 
 from __future__ import annotations
 
-import json
 import math
-import signal
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
@@ -48,9 +45,10 @@ from . import frontier
 from .blas import single_blas_thread
 from .chebyshev import HighsChebyshevLP, chebyshev_ball
 from .domains import Domain
-from .errors import InputError
-from .network import Network, pack_pattern
+from .interrupts import stop_signals
+from .network import Network
 from .parity import ParityState
+from .regions import RegionWriter, read_regions  # noqa: F401  (re-exported: they lived here)
 from .tolerance import Tolerance, resolve_tolerance
 
 ZERO_TOL = 1e-10
@@ -148,44 +146,6 @@ def tree_result(stats: TreeStats, *, stopped: str | None, seconds: float, tolera
                               **extra},
                        thin_dropped=stats.thin_dropped,
                        min_margin=None if math.isinf(stats.min_margin) else float(stats.min_margin))
-
-
-class RegionWriter:
-    """Streams regions to a JSON-lines file: one object per region with the pattern as hex of packed bits
-    (numpy bit order), an interior point (network input) and its margin (ball radius)."""
-
-    def __init__(self, path: str | Path, *, neurons: int, domain: Domain) -> None:
-        self.path = Path(path)
-        self.tmp = self.path.with_name(self.path.name + ".part")
-        try:
-            self.fh = self.tmp.open("w")
-        except OSError as e:
-            raise InputError(f"cannot write regions file {self.path}: {e.strerror}") from None
-        self.domain = domain
-        self.fh.write(json.dumps({"neurons": neurons, "domain": domain.describe()}) + "\n")
-
-    def write(self, pattern: np.ndarray, point_u: np.ndarray, margin: float) -> None:
-        x = self.domain.to_input(point_u)[0]
-        self.fh.write(json.dumps({"pattern": pack_pattern(pattern).hex(), "point": x.tolist(),
-                                  "margin": float(margin)}) + "\n")
-
-    def close(self) -> None:
-        """Move the finished file into place (a stopped run's file holds the regions it found)."""
-        self.fh.close()
-        self.tmp.replace(self.path)
-
-
-def read_regions(path: str | Path) -> Iterator[dict]:
-    """Iterate the regions of a file written by :class:`RegionWriter` (pattern unpacked to bools)."""
-    from .network import unpack_pattern
-    with Path(path).open() as fh:
-        header = json.loads(fh.readline())
-        n = header["neurons"]
-        for line in fh:
-            rec = json.loads(line)
-            rec["pattern"] = unpack_pattern(bytes.fromhex(rec["pattern"]), n)
-            rec["point"] = np.array(rec["point"])
-            yield rec
 
 
 def domain_rows(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
@@ -1074,23 +1034,14 @@ def _inradius_polygon(poly: np.ndarray, tol: float) -> float:
 
 @contextmanager
 def _sigint_stops(enum: TreeEnumerator):
-    """Ctrl-C ends the search with a valid lower bound instead of a traceback."""
-    try:
-        previous = signal.getsignal(signal.SIGINT)
-    except ValueError:  # not the main thread
-        yield
-        return
-
-    def handler(signum, frame):
+    """SIGINT or SIGTERM ends the search with a valid lower bound instead of a traceback; a second
+    signal while it stops is ignored (lrmilp.interrupts: a signal arriving while a region is written
+    and counted takes effect once both are done)."""
+    def stop(signum: int) -> BaseException | None:
+        if enum.stopped is not None:
+            return None
         enum.stopped = "interrupted"
-        raise _Stop
+        return _Stop()
 
-    try:
-        signal.signal(signal.SIGINT, handler)
-    except ValueError:
+    with stop_signals(stop):
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -29,6 +29,7 @@ every region and would only flip parities.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -40,8 +41,11 @@ from .domains import Domain
 from .enumeration import TreeEnumerator
 from .tolerance import resolve_tolerance
 from .errors import InputError, SolverUnavailable
+from .interrupts import stop_signals, worker_init
 from .network import Network, balanced
 from .parity import ParityState, XorSystem
+from .validation import (dask_address, in_open_interval, int_at_least, optional_int_at_least,
+                         optional_positive_finite, positive_finite)
 
 METHODS = ("tree", "milp", "scip")
 DEFAULT_TRIALS = 10
@@ -80,6 +84,8 @@ class TreeOracle:
         self.lps += enum.stats.lps
         if found:
             return FEASIBLE, found[0]
+        if enum.stopped == "interrupted":  # not an infeasible trial: the whole search is being stopped
+            raise KeyboardInterrupt
         return (UNKNOWN, None) if enum.stopped == "time_limit" else (INFEASIBLE, None)
 
 
@@ -222,7 +228,8 @@ class _Trials:
             from concurrent.futures import ProcessPoolExecutor
             from multiprocessing import get_context
             _FORKED["oracle"] = oracle  # the workers inherit it at fork
-            self.pool = ProcessPoolExecutor(jobs, mp_context=get_context("fork"))
+            self.pool = ProcessPoolExecutor(jobs, mp_context=get_context("fork"), initializer=worker_init,
+                                            initargs=(os.getpid(),))
 
     def run(self, systems: list[XorSystem], deadline: float | None) -> list[tuple[str, np.ndarray | None]]:
         """The trials' (status, pattern), in order; ``deadline`` is a time.perf_counter() value."""
@@ -246,7 +253,16 @@ class _Trials:
 
     def close(self) -> None:
         if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+            # An interrupted search must not wait for trials still running: kill the workers.
+            procs = list((getattr(self.pool, "_processes", None) or {}).values())
+            queue = getattr(self.pool, "_call_queue", None)
+            if queue is not None:
+                queue.cancel_join_thread()
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            for p in procs:
+                p.kill()
+            for p in procs:
+                p.join()
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:
@@ -298,17 +314,13 @@ def floor_pow2(n: int, alpha: float) -> int:
 
 def resolve_alpha(*, trials: int, confidence: float | None, alpha: float | None) -> tuple[float, float]:
     """(alpha, confidence) from the one given (confidence defaults to DEFAULT_CONFIDENCE)."""
-    if trials < 1:
-        raise InputError("--trials must be at least 1")
+    trials = int_at_least("trials", trials, 1)
     if alpha is not None and confidence is not None:
-        raise InputError("give --alpha or --confidence, not both")
+        raise InputError("give alpha or confidence, not both", param=("alpha", "confidence"))
     if alpha is not None:
-        if not (alpha > 0 and math.isfinite(alpha)):
-            raise InputError("--alpha must be positive")
-        return float(alpha), 1.0 - 2.0 ** (-alpha * trials)
-    p = DEFAULT_CONFIDENCE if confidence is None else float(confidence)
-    if not 0 < p < 1:
-        raise InputError("--confidence must be in (0, 1)")
+        alpha = positive_finite("alpha", alpha)
+        return alpha, 1.0 - 2.0 ** (-alpha * trials)
+    p = DEFAULT_CONFIDENCE if confidence is None else in_open_interval("confidence", confidence, 0.0, 1.0)
     return math.log2(1.0 / (1.0 - p)) / trials, p
 
 
@@ -327,14 +339,17 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     t0 = time.perf_counter()
     if domain.input_dim != net.input_dim:
         raise InputError(f"domain has {domain.input_dim} inputs, network has {net.input_dim}")
-    if not 0 < density <= 1:
-        raise InputError("--density must be in (0, 1]")
-    if xors is not None and xors < 1:
-        raise InputError("--xors must be at least 1")
-    if start < 1:
-        raise InputError("--start must be at least 1")
-    if time_limit is not None and time_limit <= 0:
-        raise InputError("--time-limit must be positive")
+    density = in_open_interval("density", density, 0.0, 1.0, hi_closed=True)
+    xors = optional_int_at_least("xors", xors, 1)
+    start = int_at_least("start", start, 1)
+    time_limit = optional_positive_finite("time_limit", time_limit)
+    tol = optional_positive_finite("tol", tol)
+    seed = int_at_least("seed", seed, 0)
+    jobs = int_at_least("jobs", jobs, 1)
+    dask = dask_address("dask", dask)
+    if method not in METHODS:
+        raise InputError(f"unknown lower-bound method '{method}' (expected one of {', '.join(METHODS)})",
+                         param="method")
     alpha, conf = resolve_alpha(trials=trials, confidence=confidence, alpha=alpha)
     net = balanced(net)  # exact power-of-two rescaling: the same regions, no overflow in norms
     if not net.relu_layers:
@@ -353,30 +368,34 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     levels: list[dict] = []
     level = None
     stopped = "max_level"
+    # SIGTERM stops the search as Ctrl-C does (a trial's own enumerator turns either into a stop).
     try:
-        for k in range(first, last + 1):
-            tk = time.perf_counter()
-            passed = 0
-            deadline = None if time_limit is None else t0 + time_limit
-            systems = [XorSystem.draw(rng, candidates, k, density=density) for _ in range(trials)]
-            results = runner.run(systems, deadline) if deadline is None or tk < deadline else [(UNKNOWN, None)]
-            for system, (status, pattern) in zip(systems, results):
-                if status == FEASIBLE:
-                    if not system.satisfied(pattern):  # a region outside the XORs would void the bound
-                        raise RuntimeError("internal error: the oracle returned a region that violates the XORs")
-                    found[pattern.tobytes()] = None
-                    passed += 1
-            statuses = [st for st, _ in results]
-            outcome = (FEASIBLE if passed == trials else INFEASIBLE if INFEASIBLE in statuses else UNKNOWN)
-            if progress:
-                print(f"\r[lrmilp] level {k}: {passed}/{trials} trials found a region  "
-                      f"{time.perf_counter() - t0:,.1f}s", end="", file=sys.stderr, flush=True)
-            levels.append({"xors": k, "trials_passed": passed, "certified": outcome == FEASIBLE,
-                           "seconds": round(time.perf_counter() - tk, 6)})
-            if outcome != FEASIBLE:
-                stopped = "time_limit" if outcome == UNKNOWN else "failed_trial"
-                break
-            level = k
+        with stop_signals(lambda signum: KeyboardInterrupt()):
+            for k in range(first, last + 1):
+                tk = time.perf_counter()
+                passed = 0
+                deadline = None if time_limit is None else t0 + time_limit
+                systems = [XorSystem.draw(rng, candidates, k, density=density) for _ in range(trials)]
+                in_time = deadline is None or tk < deadline
+                results = runner.run(systems, deadline) if in_time else [(UNKNOWN, None)]
+                for system, (status, pattern) in zip(systems, results):
+                    if status == FEASIBLE:
+                        if not system.satisfied(pattern):  # a region outside the XORs would void the bound
+                            raise RuntimeError("internal error: the oracle returned a region that violates "
+                                               "the XORs")
+                        found[pattern.tobytes()] = None
+                        passed += 1
+                statuses = [st for st, _ in results]
+                outcome = (FEASIBLE if passed == trials else INFEASIBLE if INFEASIBLE in statuses else UNKNOWN)
+                if progress:
+                    print(f"\r[lrmilp] level {k}: {passed}/{trials} trials found a region  "
+                          f"{time.perf_counter() - t0:,.1f}s", end="", file=sys.stderr, flush=True)
+                levels.append({"xors": k, "trials_passed": passed, "certified": outcome == FEASIBLE,
+                               "seconds": round(time.perf_counter() - tk, 6)})
+                if outcome != FEASIBLE:
+                    stopped = "time_limit" if outcome == UNKNOWN else "failed_trial"
+                    break
+                level = k
     except KeyboardInterrupt:
         stopped = "interrupted"
     finally:

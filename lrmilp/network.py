@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import InputError
+from .validation import MAX_LAYER_ENTRIES, integer_array, real_array
 
 Matrix = Union[np.ndarray, sp.csr_matrix]
 
@@ -24,6 +25,11 @@ Matrix = Union[np.ndarray, sp.csr_matrix]
 def _check_finite(name: str, arr: np.ndarray) -> None:
     if not np.all(np.isfinite(arr)):
         raise InputError(f"{name} contains NaN or infinite values")
+
+
+def _shape(name: str, value) -> tuple[int, ...]:
+    """A shape as a tuple of ints; InputError for non-integer entries (2.5 must not become 2)."""
+    return tuple(int(s) for s in integer_array(name, value).reshape(-1))
 
 
 @dataclass(eq=False)
@@ -36,14 +42,15 @@ class Dense:
     in_shape: tuple[int, ...] | None = None  # shape the layer's input is read in (flattened)
 
     def __post_init__(self) -> None:
-        self.W = np.asarray(self.W, dtype=float)
-        self.b = np.asarray(self.b, dtype=float).reshape(-1)
+        self.W = real_array("dense weight", self.W)
+        self.b = real_array("dense bias", self.b).reshape(-1)
         if self.W.ndim != 2:
             raise InputError(f"dense weight must be 2-D (out, in), got shape {self.W.shape}")
+        if self.W.size > MAX_LAYER_ENTRIES:
+            raise InputError(f"dense weight has {self.W.size:,} entries, more than the limit of {MAX_LAYER_ENTRIES:,}")
         if self.b.shape != (self.W.shape[0],):
             raise InputError(f"dense bias has shape {self.b.shape}, expected ({self.W.shape[0]},)")
-        if self.in_shape is None:
-            self.in_shape = (self.W.shape[1],)
+        self.in_shape = (self.W.shape[1],) if self.in_shape is None else _shape("dense input shape", self.in_shape)
         _check_finite("dense weight", self.W)
         _check_finite("dense bias", self.b)
 
@@ -84,10 +91,10 @@ class Conv2d:
     _matrix: sp.csr_matrix | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.W = np.asarray(self.W, dtype=float)
-        self.b = np.asarray(self.b, dtype=float).reshape(-1)
-        self.in_shape = tuple(int(s) for s in self.in_shape)
-        self.stride, self.padding = int(self.stride), int(self.padding)
+        self.W = real_array("conv weight", self.W)
+        self.b = real_array("conv bias", self.b).reshape(-1)
+        self.in_shape = _shape("conv input shape", self.in_shape)
+        (self.stride,), (self.padding,) = _shape("conv stride", self.stride), _shape("conv padding", self.padding)
         if self.W.ndim != 4:
             raise InputError(f"conv weight must be 4-D (out_ch, in_ch, kh, kw), got shape {self.W.shape}")
         if len(self.in_shape) != 3:
@@ -102,6 +109,10 @@ class Conv2d:
         oh, ow = self.out_shape[1:]
         if oh < 1 or ow < 1:
             raise InputError(f"conv kernel {self.W.shape[2:]} does not fit input {self.in_shape}")
+        lowered = self.W.size * oh * ow  # nonzeros of the lowered matrix, at most: checked before building it
+        if lowered > MAX_LAYER_ENTRIES:
+            raise InputError(f"conv layer on input {self.in_shape} has {lowered:,} weights once unrolled, more "
+                             f"than the limit of {MAX_LAYER_ENTRIES:,}")
         _check_finite("conv weight", self.W)
         _check_finite("conv bias", self.b)
 
@@ -166,7 +177,9 @@ class Network:
             raise InputError("network has no layers")
         self.layers: list[Layer] = list(layers)
         first = self.layers[0]
-        self.input_shape = tuple(int(s) for s in (input_shape if input_shape is not None else first.in_shape))
+        self.input_shape = _shape("input shape", input_shape if input_shape is not None else first.in_shape)
+        if not self.input_shape or min(self.input_shape) < 1:
+            raise InputError(f"input shape {self.input_shape} must have positive entries")
         if int(np.prod(self.input_shape)) != first.in_size:
             raise InputError(f"input shape {self.input_shape} does not match layer 0 input size {first.in_size}")
         for k in range(1, len(self.layers)):

@@ -15,10 +15,17 @@ The subtrees partition the tree, so the count equals a serial run's.
 LocalCluster with ``jobs`` workers, ``dask="tcp://host:port"`` uses a running scheduler (its workers
 need lrmilp installed).
 
-**Checkpoints.**  With ``checkpoint``, each finished task is journalled (one JSON line: key, counts,
-the tasks it handed out) after a header that fingerprints the network, domain and tol.  A run
-restarted with the same file skips every journalled task and ends with the same count as an
-uninterrupted run; a file of another problem is refused.
+**Checkpoints.**  With ``checkpoint``, each finished task is journalled (one fsynced JSON line: key,
+counts, the tasks it handed out, and its regions when the count writes a regions file) after a
+header that fingerprints the network, domain and tol.  A run restarted with the same file skips
+every journalled task and ends with the same count as an uninterrupted run, and its regions file
+holds every region of the whole count (the journalled tasks' regions, then this run's).  A last line
+cut short by a crash is dropped; any other malformed file, or a file of another problem, is refused.
+
+**Stopping.**  SIGINT and SIGTERM stop a count the same way (:mod:`lrmilp.interrupts`): the parent
+asks its workers to stop their subtrees, collects their partial results for at most
+:data:`DRAIN_SECONDS`, and kills them; workers also die with the parent when it is killed.  A stopped
+count reports exactly the regions it wrote to the regions file.
 
 Memory: the parent holds the pending tasks' prefixes and one finished task's regions at a time;
 a worker holds its task's search path.
@@ -26,25 +33,39 @@ a worker holds its task's search path.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import re
+import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from .bounds import Bounds, default_jobs  # noqa: F401  (default_jobs: lrmilp.parallel's public API)
 from .domains import Domain
-from .enumeration import CountResult, RegionWriter, TreeEnumerator, TreeStats, choose_geometry, tree_result
+from .enumeration import CountResult, TreeEnumerator, TreeStats, choose_geometry, tree_result
 from .errors import InputError
+from .interrupts import deferred, stop_signals, worker_init
 from .network import Network, pack_pattern, unpack_pattern
+from .outputs import check_writable, open_append, oserror, write_text
+from .regions import RegionWriter, region_record
 from .tolerance import Tolerance
+from .validation import dask_address
 
 DEFAULT_BUDGET = 2.0
 """Seconds a task searches before it hands out the rest of its subtree as new tasks."""
+DRAIN_SECONDS = 10.0
+"""Most seconds a stopped count waits for its workers' partial results before killing them."""
+DRAIN_POLL_SECONDS = 0.5
+"""While draining, workers are asked again this often to stop (a queued task may start meanwhile)."""
+JOIN_SECONDS = 5.0
+"""Most seconds the pool's shutdown waits for each killed worker to be reaped."""
 
 
 @dataclass(frozen=True)
@@ -66,14 +87,16 @@ _WORKER: dict = {}
 
 def _enumerator(ctx: _Context) -> tuple[TreeEnumerator, list, list]:
     """This worker's enumerator for ``ctx`` (built once; its warm LP is reused across tasks)."""
-    if _WORKER.get("token") != ctx.token:
+    # Keyed by the problem and by whether regions are collected: a count that writes regions must not
+    # reuse an enumerator built without the callback that collects them.
+    if _WORKER.get("token") != (ctx.token, ctx.collect):
         found: list = []
         children: list = []
         enum = TreeEnumerator(ctx.net, ctx.domain, tol=ctx.tol, bounds=ctx.bounds, geometry=ctx.geometry,
                               on_region=(lambda p, u, r: found.append((pack_pattern(p), u, r))) if ctx.collect
                               else None,
                               on_split=lambda k, prefix: children.append(_key(k, prefix)))
-        _WORKER.update(token=ctx.token, enum=enum, found=found, children=children)
+        _WORKER.update(token=(ctx.token, ctx.collect), enum=enum, found=found, children=children)
     return _WORKER["enum"], _WORKER["found"], _WORKER["children"]
 
 
@@ -121,21 +144,16 @@ class _Inline:
         pass
 
 
-def _ignore_sigint() -> None:
-    """Workers ignore Ctrl-C between tasks (an idle worker killed by it would break the pool); during a
-    task the enumerator's own handler stops the search and returns the partial count."""
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 class _Local:
-    """``jobs`` forked worker processes."""
+    """``jobs`` forked worker processes (they ignore stop signals between tasks and die with this
+    process: :func:`lrmilp.interrupts.worker_init`)."""
 
     def __init__(self, ctx: _Context, jobs: int) -> None:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
         self.ctx = ctx
-        self.pool = ProcessPoolExecutor(jobs, mp_context=get_context("fork"), initializer=_ignore_sigint)
+        self.pool = ProcessPoolExecutor(jobs, mp_context=get_context("fork"), initializer=worker_init,
+                                        initargs=(os.getpid(),))
 
     def submit(self, key: str, budget: float):
         return self.pool.submit(run_task, self.ctx, key, budget)
@@ -145,24 +163,49 @@ class _Local:
         done, _ = wait(pending, return_when=FIRST_COMPLETED)
         return done, {f: f.result() for f in done}
 
+    def _processes(self) -> list:
+        return list((getattr(self.pool, "_processes", None) or {}).values())
+
+    def _signal_workers(self) -> None:
+        """SIGINT to every worker: a running subtree stops and returns its partial count; an idle worker
+        ignores it."""
+        for p in self._processes():
+            try:
+                os.kill(p.pid, signal.SIGINT)
+            except (ProcessLookupError, TypeError):
+                pass
+
     def drain(self, pending: set, timeout: float) -> list:
         from concurrent.futures import wait
-        return _finished(wait(pending, timeout=timeout).done)
+        for f in pending:
+            f.cancel()  # queued calls not yet handed to a worker never start
+        out, left, end = [], set(pending), time.monotonic() + timeout
+        while left and time.monotonic() < end:
+            self._signal_workers()
+            done, left = wait(left, timeout=min(DRAIN_POLL_SECONDS, max(end - time.monotonic(), 0.0)))
+            out.extend(_finished(done))
+        return out
 
     def close(self) -> None:
-        # A stopped count must not wait for running subtrees: terminate the workers (the executor
-        # keeps them in a private dict; shutdown() alone would wait for running tasks).
-        procs = list((getattr(self.pool, "_processes", None) or {}).values())
+        # A stopped count must not wait for running subtrees: kill the workers (the executor keeps
+        # them in a private dict; shutdown() alone would wait for running tasks).  Calls still in the
+        # queue's pipe must not hold the interpreter's exit either.
+        procs = self._processes()
+        queue = getattr(self.pool, "_call_queue", None)
+        if queue is not None:
+            queue.cancel_join_thread()
         self.pool.shutdown(wait=False, cancel_futures=True)
         for p in procs:
-            p.terminate()
+            p.kill()
         for p in procs:
-            p.join()
+            p.join(JOIN_SECONDS)
 
 
 def connect_dask(address: str, *, jobs: int):
     """(client, cluster): a new LocalCluster of ``jobs`` single-threaded workers for "local" (cluster
-    to close after the client), else a client of the running scheduler at ``address`` (cluster None)."""
+    to close after the client), else a client of the running scheduler at ``address`` (cluster None).
+    InputError for an address that is not "local" or ``scheme://host:port``, or that cannot be reached."""
+    dask_address("dask", address)
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -173,8 +216,8 @@ def connect_dask(address: str, *, jobs: int):
         return Client(cluster), cluster
     try:
         return Client(address, timeout=10), None
-    except OSError as e:
-        raise InputError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+    except (OSError, ValueError, TypeError) as e:  # unreachable, or an address Dask cannot parse
+        raise InputError(f"cannot reach the Dask scheduler at {address}: {e}", param="dask") from None
 
 
 class _Dask:
@@ -235,52 +278,133 @@ def fingerprint(net: Network, domain: Domain, tol: float | Tolerance) -> str:
     return h.hexdigest()
 
 
+CHECKPOINT_VERSION = 1
+MAX_HEADER_BYTES = 4096
+"""A checkpoint's header line is shorter than this; a file whose first line is not is no checkpoint."""
+_TASK_KEY = re.compile(r"^\d+:[0-9a-f]*$")
+_STATS = frozenset(f.name for f in dataclasses.fields(TreeStats))
+
+
 class Journal:
     """The checkpoint file: a header, then one line per finished task (appended, flushed, fsynced).
 
-    Constructing it reads and checks an existing file; :meth:`open` creates or appends, so a run that
-    fails before it starts leaves no file behind.
+    Constructing it reads and checks an existing file: its header must be an lrmilp checkpoint of the
+    same problem (``fp``), every line a task record; a last line without its newline (a crash while
+    appending) is dropped, and cut off when :meth:`open` appends.  Anything else raises InputError.
+    :meth:`open` creates or appends, so a run that fails before it starts leaves no file behind.
+    ``regions`` (from the header) says whether each record holds its task's regions.
     """
 
     def __init__(self, path: str | Path, fp: str) -> None:
-        self.path, self.fp = Path(path), fp
+        self.path, self.fp = check_writable(path, "checkpoint"), fp
         self.fh = None
-        self.done: dict[str, dict] = {}
+        self.done: dict[str, dict] = {}  # key -> {"stats", "children", "offset" of its line}
+        self.regions = False
+        self.torn_at: int | None = None  # offset of a last line cut short by a crash
         if self.path.exists() and self.path.stat().st_size:
-            with self.path.open() as fh:
-                try:
-                    header = json.loads(fh.readline())
-                except json.JSONDecodeError:
-                    raise InputError(f"checkpoint {self.path} is not an lrmilp checkpoint") from None
-                if header.get("lrmilp_checkpoint") != 1 or header.get("fingerprint") != fp:
-                    raise InputError(f"checkpoint {self.path} belongs to another network, domain or tol")
-                for line in fh:
-                    try:
-                        rec = json.loads(line)
-                    except json.JSONDecodeError:
-                        break  # a line cut short by a kill: that task runs again
-                    self.done[rec["key"]] = rec
+            self._read()
 
-    def open(self) -> None:
-        fresh = not self.done and not (self.path.exists() and self.path.stat().st_size)
+    def _bad(self, what: str) -> InputError:
+        return InputError(f"checkpoint {self.path} {what}; give another file to start a new count",
+                          param="checkpoint")
+
+    def _read(self) -> None:
         try:
-            self.fh = self.path.open("w" if fresh else "a")
+            with self.path.open("rb") as fh:
+                head = fh.readline(MAX_HEADER_BYTES)
+                header = self._json(head)
+                if not (isinstance(header, dict) and header.get("lrmilp_checkpoint") == CHECKPOINT_VERSION
+                        and isinstance(header.get("fingerprint"), str)):
+                    raise self._bad("is not an lrmilp journal")
+                if header["fingerprint"] != self.fp:
+                    raise InputError(f"checkpoint {self.path} belongs to another network, domain or tol",
+                                     param="checkpoint")
+                self.regions = header.get("regions") is True
+                pos, n = len(head), 1
+                for line in fh:
+                    n += 1
+                    if not line.endswith(b"\n"):  # only the last line can lack it: a torn append
+                        self.torn_at = pos
+                        break
+                    rec = self._json(line)
+                    if not self._valid(rec):
+                        raise self._bad(f"has a malformed line {n}")
+                    self.done[rec["key"]] = {"stats": rec["stats"], "children": rec["children"], "offset": pos}
+                    pos += len(line)
         except OSError as e:
-            raise InputError(f"cannot write checkpoint {self.path}: {e.strerror}") from None
-        if fresh:
-            self._write({"lrmilp_checkpoint": 1, "fingerprint": self.fp})
+            raise InputError(f"cannot read checkpoint {self.path}: {e.strerror or e}", param="checkpoint") from None
 
-    def _write(self, obj: dict) -> None:
-        self.fh.write(json.dumps(obj) + "\n")
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
+    def _json(self, line: bytes):
+        if not line.endswith(b"\n"):
+            raise self._bad("is not an lrmilp journal")
+        try:
+            return json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise self._bad("is not an lrmilp journal") from None
 
-    def record(self, result: dict) -> None:
-        self._write({"key": result["key"], "stats": result["stats"], "children": result["children"]})
+    def _valid(self, rec) -> bool:
+        if not (isinstance(rec, dict) and isinstance(rec.get("key"), str) and _TASK_KEY.match(rec["key"])):
+            return False
+        stats, children = rec.get("stats"), rec.get("children")
+        # Counters are numbers (a minimum may be a float, or None while undefined); regions an int >= 0.
+        if not (isinstance(stats, dict) and set(stats) <= _STATS
+                and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                        for v in stats.values())
+                and isinstance(stats.get("regions", 0), int) and stats.get("regions", 0) >= 0):
+            return False
+        if not (isinstance(children, list) and all(isinstance(c, str) and _TASK_KEY.match(c) for c in children)):
+            return False
+        return not self.regions or (isinstance(rec.get("regions"), list)
+                                    and len(rec["regions"]) == stats.get("regions", 0))
+
+    def open(self, *, regions: bool) -> None:
+        """Start appending: a new file (header saying whether records hold ``regions``) when nothing is
+        journalled yet, else after the last whole line of the existing one."""
+        if not self.done:
+            self.regions = regions
+            header = {"lrmilp_checkpoint": CHECKPOINT_VERSION, "fingerprint": self.fp, "regions": regions}
+            write_text(self.path, json.dumps(header) + "\n", "checkpoint")
+        elif self.torn_at is not None:
+            try:
+                with open_append(self.path, "checkpoint") as fh:
+                    os.ftruncate(fh.fileno(), self.torn_at)
+                    os.fsync(fh.fileno())
+            except OSError as e:
+                raise oserror(self.path, "checkpoint", e) from None
+            self.torn_at = None
+        self.fh = open_append(self.path, "checkpoint")
+
+    def regions_of(self, keys: Iterable[str]) -> Iterator[dict]:
+        """The regions journalled for the tasks ``keys`` (their lines' objects, in file order)."""
+        offsets = sorted(self.done[k]["offset"] for k in keys)
+        with self.path.open("rb") as fh:
+            for off in offsets:
+                fh.seek(off)
+                yield from json.loads(fh.readline().decode("utf-8"))["regions"]
+
+    def record(self, result: dict, regions: list[dict] | None) -> None:
+        """Journal a finished task (with its regions' line objects when the journal holds regions)."""
+        rec = {"key": result["key"], "stats": result["stats"], "children": result["children"]}
+        if self.regions:
+            rec["regions"] = regions
+        try:
+            self.fh.write((json.dumps(rec, allow_nan=False) + "\n").encode())
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+        except OSError as e:
+            raise oserror(self.path, "checkpoint", e) from None
 
     def close(self) -> None:
         if self.fh is not None:
-            self.fh.close()
+            try:
+                self.fh.close()
+            except OSError:
+                pass
+            self.fh = None
+
+
+class _Interrupted(BaseException):
+    """A stop signal reached the coordinator (BaseException: no ``except Exception`` swallows it)."""
 
 
 # --- the coordinator -----------------------------------------------------------------------------------
@@ -293,27 +417,37 @@ def count_parallel(net: Network, domain: Domain, *, tol: Tolerance, jobs: int, b
     """Count with ``jobs`` workers (local processes, or Dask when ``dask`` is "local" or an address).
 
     Same result as the serial enumerator (module docstring).  Polygon geometry (d <= 2, fast anyway)
-    always runs serially: its nodes are not rebuilt from prefixes.  With ``checkpoint``,
-    ``regions_out`` receives the regions of the tasks run in this invocation only.
+    always runs serially: its nodes are not rebuilt from prefixes.  ``regions_out`` ends holding
+    exactly the ``regions`` reported: with ``checkpoint``, those of the whole count (journalled tasks
+    included), which needs a checkpoint started with ``regions_out`` (InputError otherwise).
     """
     t0 = time.perf_counter() if t0 is None else t0
     geometry = choose_geometry(domain)
     if geometry == "polygon" or (jobs <= 1 and dask is None and checkpoint is None):
         if checkpoint is not None:
-            raise InputError("--checkpoint needs an input dimension of at least 3 (2-D counts run serially)")
+            raise InputError("checkpoint needs an input dimension of at least 3 (2-D counts run serially)",
+                             param="checkpoint")
         from .counting import count_tree
         return count_tree(net, domain, tol=tol, jobs=1, time_limit=time_limit, max_regions=max_regions,
                           regions_out=regions_out, progress=progress)
     budget = DEFAULT_BUDGET if budget is None else float(budget)
-    if not budget > 0:
-        raise InputError("--task-budget must be positive")
+    if not (budget > 0 and np.isfinite(budget)):
+        raise InputError(f"task_budget must be a positive finite number, got {budget}", param="task_budget")
     deadline = None if time_limit is None else time.time() + time_limit - (time.perf_counter() - t0)
     fp = fingerprint(net, domain, tol)
-    ctx = _Context(net, domain, bounds, tol, geometry, regions_out is not None, deadline, fp[:16])
     journal = Journal(checkpoint, fp) if checkpoint is not None else None
+    if journal is not None and journal.done and regions_out is not None and not journal.regions:
+        raise InputError(f"checkpoint {journal.path} was started without regions_out, so it does not hold the "
+                         f"regions of its {len(journal.done):,} finished tasks; resume without regions_out, or "
+                         "give a new checkpoint", param=("checkpoint", "regions_out"))
+    # Records hold their regions when this count writes them, or when the journal already does (so a
+    # later resume with a regions file still finds every region).
+    journal_regions = journal is not None and (journal.regions if journal.done else regions_out is not None)
+    collect = regions_out is not None or journal_regions
+    ctx = _Context(net, domain, bounds, tol, geometry, collect, deadline, fp[:16])
     writer = None
     totals = TreeStats()
-    resumed = 0
+    resumed: list[str] = []
     to_run: list[str] = []
     # Walk the journal from the root: finished tasks add their counts, their unfinished children run.
     stack = [_key(0, np.zeros(net.neurons, dtype=bool))]  # the root task: the whole search
@@ -323,7 +457,7 @@ def count_parallel(net: Network, domain: Domain, *, tol: Tolerance, jobs: int, b
         if rec is None:
             to_run.append(key)
         else:
-            resumed += 1
+            resumed.append(key)
             totals.add(TreeStats.from_dict(rec["stats"]))
             stack.extend(rec["children"])
     if dask is not None:
@@ -338,61 +472,99 @@ def count_parallel(net: Network, domain: Domain, *, tol: Tolerance, jobs: int, b
     backlog: list = []
     stopped = None
     tasks_done = 0
+    stopping = False
+
+    def on_signal(signum: int) -> BaseException | None:
+        nonlocal stopping
+        if stopping:
+            return None  # already collecting the partial results: a second signal changes nothing
+        stopping = True
+        return _Interrupted()
 
     def top_up() -> None:
         while backlog and len(pending) < 4 * max(jobs, 1):
             pending.add(engine.submit(backlog.pop(), budget))
 
     def absorb(res: dict, resubmit: bool) -> None:
-        nonlocal stopped, tasks_done, pending
+        """Journal, write and count one task's result (called in a deferred section: a stop signal
+        never separates the three)."""
+        nonlocal stopped, tasks_done
+        stats = TreeStats.from_dict(res["stats"])
+        recs = None
+        if collect:
+            recs = [region_record(domain, bits, u, r) for bits, u, r in res["regions"]]
+            if res["stopped"] is None and len(recs) != stats.regions:
+                raise RuntimeError(f"internal error: task {res['key']} counted {stats.regions} regions, "
+                                   f"handed over {len(recs)}")
+            # A stopped task may have counted a region it had not handed over yet: count what is written.
+            stats.regions = len(recs)
+        if res["stopped"] is None and journal:
+            journal.record(res, recs)
+        if writer:
+            for rec in recs:
+                writer.write_record(rec)
+        totals.add(stats)
         tasks_done += 1
-        totals.add(TreeStats.from_dict(res["stats"]))
         if res["stopped"] is not None:
             stopped = stopped or res["stopped"]
-        if writer:
-            for bits, u, r in res["regions"]:
-                writer.write(unpack_pattern(bits, net.neurons), u, r)
-        if res["stopped"] is None:
-            if journal:
-                journal.record(res)
-            if resubmit:
-                backlog.extend(reversed(res["children"]))
+        elif resubmit:
+            backlog.extend(reversed(res["children"]))
 
     try:
-        # Files are created only once the engine runs: a failed start writes nothing.
-        if journal:
-            journal.open()
-        writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
-        # A count that takes less than the budget stays one task; a longer one is cut up as it goes.
-        backlog.extend(reversed(to_run))
-        top_up()
-        while pending:
-            done, results = engine.wait(pending)
-            pending -= done
-            for res in results.values():
-                absorb(res, resubmit=True)
-                if progress:
-                    el = time.perf_counter() - t0
-                    print(f"\r[lrmilp] tasks {tasks_done:,} done, {len(pending):,} pending  regions {totals.regions:,}"
-                          f"  LPs {totals.lps:,}  {el:,.0f}s", end="", file=sys.stderr, flush=True)
-            if max_regions is not None and totals.regions >= max_regions:
-                stopped = "max_regions"
-            if stopped is not None:
-                break
-            top_up()
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-        # Ctrl-C reached the workers too: each stops its subtree and returns what it counted.
-        for res in engine.drain(pending, timeout=10.0):
-            absorb(res, resubmit=False)
+        with stop_signals(on_signal):
+            try:
+                # Files are created only once the engine runs: a failed start writes nothing.
+                with deferred():
+                    if journal:
+                        journal.open(regions=journal_regions)
+                    writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
+                    if writer and resumed:
+                        for rec in journal.regions_of(resumed):
+                            writer.write_record(rec)
+                        if writer.count != totals.regions:
+                            raise InputError(f"checkpoint {journal.path} holds {writer.count:,} regions for tasks "
+                                             f"that counted {totals.regions:,}; give another file to start a new "
+                                             "count", param="checkpoint")
+                    # A count that takes less than the budget stays one task; a longer one is cut up as it goes.
+                    backlog.extend(reversed(to_run))
+                    top_up()
+                while pending:
+                    done, results = engine.wait(pending)  # the one place a stop signal lands at once
+                    with deferred():
+                        pending -= done
+                        for res in results.values():
+                            absorb(res, resubmit=True)
+                            if progress:
+                                el = time.perf_counter() - t0
+                                print(f"\r[lrmilp] tasks {tasks_done:,} done, {len(pending):,} pending  "
+                                      f"regions {totals.regions:,}  LPs {totals.lps:,}  {el:,.0f}s", end="",
+                                      file=sys.stderr, flush=True)
+                        if max_regions is not None and totals.regions >= max_regions:
+                            stopped = "max_regions"
+                        if stopped is not None:
+                            break
+                        top_up()
+            except _Interrupted:
+                stopped = "interrupted"
+                stopping = True
+                # Busy workers are asked to stop their subtrees and return what they counted.
+                for res in engine.drain(pending, timeout=DRAIN_SECONDS):
+                    with deferred():
+                        absorb(res, resubmit=False)
+    except BaseException:
+        if writer:
+            writer.discard()  # a failed count leaves no regions file
+        raise
     finally:
         engine.close()
         if journal:
             journal.close()
-        if writer:
-            writer.close()
+    if writer:
+        writer.close()
+        if writer.count != totals.regions:
+            raise RuntimeError(f"internal error: {writer.count} regions written, {totals.regions} counted")
     if progress:
         print(file=sys.stderr)
     return tree_result(totals, stopped=stopped, seconds=time.perf_counter() - t0, tolerance=tol, geometry=geometry,
                        bounds=bounds, domain=domain, jobs=jobs, engine="dask" if dask else "local",
-                       tasks=tasks_done, resumed_tasks=resumed, budget=budget)
+                       tasks=tasks_done, resumed_tasks=len(resumed), budget=budget)

@@ -18,7 +18,9 @@ import numpy as np
 
 from .domains import Domain
 from .errors import InputError
+from .interrupts import stop_signals
 from .network import Network
+from .validation import MAX_SAMPLES, int_at_least, load_array, positive_finite
 
 DISTRIBUTIONS = ("uniform", "gaussian", "data")
 
@@ -30,11 +32,13 @@ class SampleResult:
     distribution: str
     seconds: float
     outside_domain: int = 0
+    stopped: str | None = None  # "interrupted" when SIGINT or SIGTERM ended the run early
 
     def to_dict(self) -> dict:
         return {"distinct_patterns": int(self.distinct_patterns), "samples": int(self.samples),
                 "distribution": self.distribution, "seconds": round(self.seconds, 6),
-                "outside_domain": int(self.outside_domain),
+                "outside_domain": int(self.outside_domain), "complete": self.stopped is None,
+                "stopped": self.stopped,
                 "meaning": "distinct activation patterns of the samples: a lower bound on the number of "
                            "regions, not an exact count"}
 
@@ -47,35 +51,52 @@ def sample_patterns(net: Network, domain: Domain, *, samples: int, distribution:
     ``uniform``: uniform over the (bounded) domain; ``gaussian``: N(0, sigma^2 I) in the domain's
     parameters (Xiong et al.'s protocol; samples outside a bounded domain are dropped and counted in
     ``outside_domain``); ``data``: the rows of a ``.npy`` file of inputs (``samples`` caps how many).
+    ``samples`` is at most :data:`~lrmilp.validation.MAX_SAMPLES`.  SIGINT or SIGTERM ends the run
+    early with the patterns seen so far (``stopped: "interrupted"``), still a lower bound.
     """
     if distribution not in DISTRIBUTIONS:
-        raise InputError(f"unknown distribution '{distribution}' (expected one of {', '.join(DISTRIBUTIONS)})")
-    if samples < 1:
-        raise InputError("--samples must be at least 1")
-    if sigma <= 0:
-        raise InputError("--sigma must be positive")
+        raise InputError(f"unknown distribution '{distribution}' (expected one of {', '.join(DISTRIBUTIONS)})",
+                         param="distribution")
+    samples = int_at_least("samples", samples, 1, MAX_SAMPLES)
+    sigma = positive_finite("sigma", sigma)
+    seed = int_at_least("seed", seed, 0)
+    batch = int_at_least("batch", batch, 1)
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     seen: set[bytes] = set()
-    done = outside = 0
     rows = None
     if distribution == "data":
         if data is None:
-            raise InputError("--distribution data needs --data FILE.npy")
-        try:
-            rows = np.load(data, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise InputError(f"cannot read data file {data}: {e}") from None
-        rows = np.asarray(rows, dtype=float).reshape(len(rows), -1)
+            raise InputError("distribution 'data' needs data (a .npy file of inputs)", param="data")
+        rows = load_array(data, "data")
+        if rows.ndim == 0 or rows.size == 0:
+            raise InputError(f"data: {data} holds no input rows", param="data")
+        rows = rows.reshape(len(rows), -1)
         if rows.shape[1] != net.input_dim:
-            raise InputError(f"data rows have {rows.shape[1]} values, network expects {net.input_dim}")
-        if not np.all(np.isfinite(rows)):
-            raise InputError(f"data file {data} contains NaN or infinite values")
+            raise InputError(f"data rows have {rows.shape[1]} values, network expects {net.input_dim}", param="data")
         samples = min(samples, len(rows))
     elif distribution == "uniform" and not domain.bounded:
         raise InputError("uniform sampling needs a bounded domain (use --distribution gaussian)")
+    count = {"done": 0, "outside": 0}  # updated batch by batch, so an interrupted run reports its samples
+    stopped = None
+    try:
+        with stop_signals(lambda signum: KeyboardInterrupt()):
+            _draw(net, domain, distribution, sigma, rows, rng, seen, samples, batch, progress, t0, count)
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    if progress:
+        print(file=sys.stderr)
+    return SampleResult(len(seen), count["done"], distribution, time.perf_counter() - t0, count["outside"], stopped)
+
+
+def _draw(net: Network, domain: Domain, distribution: str, sigma: float, rows: np.ndarray | None,
+          rng: np.random.Generator, seen: set, samples: int, batch: int, progress: bool, t0: float,
+          count: dict) -> None:
+    """The sampling loop of :func:`sample_patterns`: adds each batch's patterns to ``seen``, then its size
+    to ``count["done"]`` (so ``seen`` always holds the patterns of at least ``done`` samples)."""
     next_report = t0 + 1.0
-    while done < samples:
+    while count["done"] < samples:
+        done = count["done"]
         n = min(batch, samples - done)
         if rows is not None:
             X = rows[done:done + n]
@@ -83,17 +104,14 @@ def sample_patterns(net: Network, domain: Domain, *, samples: int, distribution:
             U = domain.sample(n, rng) if distribution == "uniform" else rng.normal(0.0, sigma, (n, domain.dim))
             if distribution == "gaussian" and (domain.bounded or domain.A_ub.shape[0]):
                 inside = domain.contains(U, tol=0.0)
-                outside += int(n - inside.sum())
+                count["outside"] += int(n - inside.sum())
                 U = U[inside]
             X = domain.to_input(U)
         if len(X):
             packed = np.packbits(net.patterns(X), axis=1)
             seen.update(map(bytes, np.unique(packed, axis=0)))
-        done += n
+        count["done"] = done + n
         if progress and time.perf_counter() >= next_report:
-            print(f"\r[lrmilp] samples {done:,}/{samples:,}  distinct patterns {len(seen):,}", end="",
+            print(f"\r[lrmilp] samples {done + n:,}/{samples:,}  distinct patterns {len(seen):,}", end="",
                   file=sys.stderr, flush=True)
             next_report = time.perf_counter() + 1.0
-    if progress:
-        print(file=sys.stderr)
-    return SampleResult(len(seen), done, distribution, time.perf_counter() - t0, outside)

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from .errors import InputError
 from .network import Conv2d, Network
+from .validation import MAX_ARCH_NEURONS
 
 __all__ = [
     "activation_patterns", "bounds_for_arch", "bounds_for_network", "cnn_bounds", "montufar2014_lower",
@@ -198,10 +199,17 @@ def mlp_bounds(n0: int, widths: Sequence[int], *, ranks: Sequence[int] | None = 
 
 
 def bounds_for_arch(arch: Sequence[int]) -> dict:
-    """:func:`mlp_bounds` for ``arch = [n0, n1, ..., nL]`` with every layer followed by a ReLU."""
+    """:func:`mlp_bounds` for ``arch = [n0, n1, ..., nL]`` with every layer followed by a ReLU.
+
+    At most :data:`~lrmilp.validation.MAX_ARCH_NEURONS` neurons in all (InputError otherwise): the
+    exact dynamic programme grows with the cube of the widths."""
     if len(arch) < 2:
-        raise InputError(f"an architecture needs an input size and at least one layer, got {list(arch)}")
-    return mlp_bounds(arch[0], arch[1:])
+        raise InputError(f"arch needs an input size and at least one layer, got {list(arch)}", param="arch")
+    n0, ws = _check_arch(arch[0], arch[1:])
+    if sum(ws) > MAX_ARCH_NEURONS:
+        raise InputError(f"arch has {sum(ws):,} neurons, more than the limit of {MAX_ARCH_NEURONS:,} for bounds "
+                         "from an architecture", param="arch")
+    return mlp_bounds(n0, ws)
 
 
 # --- CNNs: Xiong et al. 2020 -------------------------------------------------------------------

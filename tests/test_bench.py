@@ -22,6 +22,7 @@ from lrmilp.bench.runner import is_final
 from lrmilp.counting import count_regions
 from lrmilp.domains import Box
 from lrmilp.errors import InputError
+from procs import HANG_SECONDS, wait_gone
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW_PLUGIN = '''
@@ -47,8 +48,9 @@ def bench_json(spec: Path, *args: str) -> dict:
 
 
 def bench(spec: Path, *, out: Path | None = None, jobs: int | None = None) -> dict:
-    """The batch in this process (its runs still in worker processes): faster than the CLI."""
-    return run_bench(load_spec(spec, output=out), jobs=jobs, log=lambda line: None)
+    """The batch in this process (its runs still in worker processes): faster than the CLI.  Trusted:
+    the specs of these tests name the plugin slow.py beside them."""
+    return run_bench(load_spec(spec, output=out, trust=True), jobs=jobs, log=lambda line: None)
 
 
 def records(path: Path) -> list[dict]:
@@ -127,7 +129,7 @@ def test_time_limit_kills_and_records_timeout(folder):
     spec = folder / "t.toml"
     spec.write_text('time_limit = 0.5\ngrace = 0.5\nmodels = ["net0.npz"]\n[[tasks]]\nkind = "slow:run"\n')
     t0 = time.perf_counter()
-    out = bench_json(spec)
+    out = bench_json(spec, "--trust")
     assert time.perf_counter() - t0 < 20
     row = out["results"][0]
     assert row["status"] == "timeout" and row["value"] is None and "killed" in row["error"]
@@ -163,25 +165,23 @@ def test_killed_batch_leaves_no_worker_and_resumes(folder):
     spec.write_text(f'time_limit = 60\nmodels = ["net*.npz"]\n[[tasks]]\nkind = "bounds"\n'
                     f'[[tasks]]\nkind = "slow:run"\nmodels = ["net1.npz"]\npidfile = "{pidfile}"\n')
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "lrmilp", "bench", str(spec)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "lrmilp", "bench", str(spec), "--trust"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     jsonl = folder / "results" / "k.jsonl"
-    deadline = time.time() + 60
-    while time.time() < deadline and not (jsonl.exists() and len(jsonl.read_text().splitlines()) == 2
-                                          and pidfile.exists() and pidfile.read_text()):
+    deadline = time.monotonic() + HANG_SECONDS  # bounds a hang only
+    while not (jsonl.exists() and len(jsonl.read_text().splitlines()) == 2 and pidfile.exists()
+               and pidfile.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the batch ended or hung early"
         time.sleep(0.1)
+    worker = int(pidfile.read_text())
+    run_file = Path(Path(f"/proc/{worker}/cmdline").read_bytes().split(b"\0")[3].decode())  # python -m MOD RUN OUT
+    assert run_file.name == "run.json" and run_file.parent.is_dir()
     proc.kill()  # SIGKILL: the batch cannot clean up; its worker must notice on its own
     proc.wait()
-    worker = int(pidfile.read_text())
-    for _ in range(100):
-        try:
-            os.kill(worker, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
+    if wait_gone([worker]):  # bounds a hang only: the worker sees its stdin close at once
         os.kill(worker, signal.SIGKILL)
         pytest.fail("the worker outlived its killed batch")
+    assert not run_file.parent.exists()  # and it removed the run's scratch folder
     done = records(jsonl)
     assert {r["task"] for r in done} == {"bounds"} and len(done) == 2
     spec.write_text(spec.read_text().replace("kind = \"slow:run\"", "kind = \"slow:run\"\nseconds = 0.1"))
@@ -249,7 +249,7 @@ BAD = {
     "unknown domain": ('models = ["net0.npz"]\n[[tasks]]\nkind = "count"\ndomains = ["y"]\n', "no domain named 'y'"),
     "sweep clash": ('models = ["net0.npz"]\n[[tasks]]\nkind = "lower-bound"\nseed = 1\nsweep = { seed = [1] }\n',
                     "both fixed and swept"),
-    "plugin": ('models = ["net0.npz"]\n[[tasks]]\nkind = "nomod:run"\n', "does not import"),
+    "plugin": ('models = ["net0.npz"]\n[[tasks]]\nkind = "nomod:run"\n', "allow it with trust"),
 }
 
 
@@ -261,6 +261,13 @@ def test_bad_spec_exits_2_with_one_line(folder, case):
     with pytest.raises(InputError, match="(?i)" + needle.replace("(", r"\(").replace("[", r"\[")):
         load_spec(spec)
     assert not (folder / "results").exists()
+
+
+def test_trusted_plugin_that_does_not_import(folder):
+    spec = folder / "bad.toml"
+    spec.write_text('models = ["net0.npz"]\n[[tasks]]\nkind = "nomod:run"\n')
+    with pytest.raises(InputError, match="does not import"):
+        load_spec(spec, trust=True)
 
 
 def test_bad_spec_on_the_command_line(folder):

@@ -221,18 +221,17 @@ def test_time_limit_stops_serial_and_parallel():
 def test_ctrl_c_returns_partial_count(tmp_path):
     import json
     import signal
-    import subprocess
-    import sys
-    import time
     from lrmilp import save_npz
+    from procs import Child
     net = random_mlp([16, 11, 11], seed=0)
     path = tmp_path / "n.npz"
     save_npz(net, path)
-    proc = subprocess.Popen([sys.executable, "-m", "lrmilp.cli", "count", str(path), "--box", "-1", "1", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    regions = tmp_path / "r.jsonl"
+    child = Child("count", str(path), "--box", "-1", "1", "--json", "--progress", "--regions-out", str(regions))
+    child.wait_for_stderr(b"regions ")  # a progress line: the search has started, whatever the load
+    child.proc.send_signal(signal.SIGINT)
+    code, out, err = child.finish()
+    assert code == 0, err
     res = json.loads(out)
     assert res["complete"] is False and res["stopped"] == "interrupted" and res["regions"] > 0
+    assert sum(1 for _ in read_regions(regions)) == res["regions"]

@@ -312,7 +312,7 @@ def test_cli_faces_distance_cones(files):
     (["line", "{net}", "--start", "{P}", "--end", "{B}"], "shape"),
     (["plane", "{net}", "--points", "{A}"], "three points"),
     (["plane", "{net}", "--points", "{P}", "--window", "1", "1"], "empty"),
-    (["plane", "{net}", "--points", "{P}", "--plot", "{nodir}/x.png"], "no such directory"),
+    (["plane", "{net}", "--points", "{P}", "--plot", "{nodir}/x.png"], "no folder"),
     (["distance", "{net}"], "--points"),
     (["faces", "{net}"], "no domain"),
 ])

@@ -5,8 +5,8 @@ executes them, each in a killable process with a time limit, appending results a
 skipping runs finished earlier (:mod:`.runner`); task kinds are a registry (:mod:`.tasks`).
 """
 
-from .runner import Interrupted, run_bench, summary_table
+from .runner import run_bench, summary_table
 from .spec import BenchSpec, Run, load_spec
 from .tasks import TASKS, TaskKind
 
-__all__ = ["BenchSpec", "Interrupted", "Run", "TASKS", "TaskKind", "load_spec", "run_bench", "summary_table"]
+__all__ = ["BenchSpec", "Run", "TASKS", "TaskKind", "load_spec", "run_bench", "summary_table"]

@@ -11,7 +11,9 @@ Guarantees of :func:`run_bench`:
 * a rerun skips every run whose latest record is final: ``ok``, ``error`` (unless
   ``retry_errors``), ``timeout`` under a time limit at least the current one, and ``unavailable``
   while its task kind still is;
-* ``jobs`` runs execute in parallel; records are the same as with one job (order aside).
+* ``jobs`` runs execute in parallel; records are the same as with one job (order aside);
+* SIGINT or SIGTERM kills the runs in flight and returns the summary of what finished
+  (``complete: false``, ``stopped: "interrupted"``); a rerun resumes.
 """
 
 from __future__ import annotations
@@ -31,14 +33,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .. import __version__
+from ..interrupts import stop_signals
+from ..jsonout import jsonable
+from ..outputs import check_distinct
 from .spec import BenchSpec, Run, domain_payload, resolve_paths
 from .store import ResultStore
+from .worker import SCRATCH_PREFIX
 
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # so the worker imports this very lrmilp
-
-
-class Interrupted(Exception):
-    """The batch was interrupted (Ctrl-C or SIGTERM); finished runs are saved."""
 
 
 class _Live:
@@ -89,7 +91,7 @@ def is_final(rec: dict | None, run: Run, *, unavailable: str | None, retry_error
 
 def execute_run(run: Run, base: Path, live: _Live) -> dict:
     """Run one task in a worker process; the outcome (status, result, error) plus wall seconds."""
-    tmp = Path(tempfile.mkdtemp(prefix="lrmilp-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     payload = {"model": str(run.model_path), "domain": domain_payload(run.domain_spec, base),
                "kind": asdict(run.kind), "options": resolve_paths(run, base), "time_limit": run.time_limit,
                "sys_path": [str(base)], "started": time.time()}
@@ -130,19 +132,19 @@ def make_record(run: Run, outcome: dict) -> dict:
     result = outcome.get("result")
     value = result.get(run.kind.value) if result and run.kind.value else None
     complete = result.get("complete") if result else None
-    return {"run_id": run.run_id, "model": run.model, "model_sha256": run.model_sha256, "domain": run.domain,
-            "domain_spec": run.domain_spec, "task": run.task, "options": run.options,
-            "status": outcome["status"], "value": value if isinstance(value, (int, float, str)) else None,
-            "complete": complete, "seconds": round(outcome.get("seconds", 0.0), 3), "time_limit": run.time_limit,
-            "error": outcome.get("error"), "result": result,
-            "finished": datetime.datetime.now().isoformat(timespec="seconds"), "lrmilp": __version__}
+    return jsonable({"run_id": run.run_id, "model": run.model, "model_sha256": run.model_sha256,
+                     "domain": run.domain, "domain_spec": run.domain_spec, "task": run.task, "options": run.options,
+                     "status": outcome["status"], "value": value if isinstance(value, (int, float, str)) else None,
+                     "complete": complete, "seconds": round(outcome.get("seconds", 0.0), 3),
+                     "time_limit": run.time_limit, "error": outcome.get("error"), "result": result,
+                     "finished": datetime.datetime.now().isoformat(timespec="seconds"), "lrmilp": __version__})
 
 
 def run_bench(spec: BenchSpec, *, jobs: int | None = None, retry_errors: bool = False, log=None) -> dict:
     """Execute ``spec`` (see the module doc); the summary: counts and one entry per run, in spec order.
 
-    ``log(line)`` receives progress lines (default: stderr).  Raises :class:`Interrupted` after
-    saving what finished when the batch is interrupted.
+    ``log(line)`` receives progress lines (default: stderr).  An interrupted batch (SIGINT, SIGTERM)
+    returns the summary of what finished, with ``stopped: "interrupted"``.
     """
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     jobs = jobs or spec.jobs
@@ -150,7 +152,11 @@ def run_bench(spec: BenchSpec, *, jobs: int | None = None, retry_errors: bool = 
     live = _Live()
     unavailable = {k.name: k.unavailable() for k in {r.kind.name: r.kind for r in spec.runs}.values()}
     executed = 0
-    with ResultStore(spec.output) as store:
+    stopped = None
+    store = ResultStore(spec.output)
+    inputs = {"spec": spec.path, **{f"model {r.model}": r.model_path for r in spec.runs}}
+    check_distinct({"results file": store.jsonl, "results CSV": store.csv}, inputs)
+    with store:
         todo, done = [], 0
         for run in spec.runs:
             if is_final(store.records.get(run.run_id), run, unavailable=unavailable[run.kind.name],
@@ -164,27 +170,32 @@ def run_bench(spec: BenchSpec, *, jobs: int | None = None, retry_errors: bool = 
             store.append(make_record(run, {"status": "unavailable", "error": unavailable[run.kind.name]}))
             executed += 1
         todo = [r for r in todo if not unavailable[r.kind.name]]
-        restore = _on_sigterm()
         pool = ThreadPoolExecutor(max_workers=jobs)
         futures = {}
         try:
-            futures = {pool.submit(execute_run, run, base, live): run for run in todo}
-            for n, fut in enumerate(as_completed(futures), 1):
-                run = futures[fut]
-                rec = make_record(run, fut.result())
-                store.append(rec)
-                executed += 1
-                log(f"[bench] {n}/{len(todo)} {rec['status']:<7} {run.label()} "
-                    f"{_fmt_value(rec)} {rec['seconds']:.1f}s" + (f" ({rec['error']})" if rec["error"] else ""))
+            # SIGTERM (timeout, SLURM, Kubernetes) stops the batch as Ctrl-C does: the runs in flight are
+            # killed, every finished one is already saved.
+            with stop_signals(lambda signum: KeyboardInterrupt()):
+                futures = {pool.submit(execute_run, run, base, live): run for run in todo}
+                for n, fut in enumerate(as_completed(futures), 1):
+                    run = futures[fut]
+                    rec = make_record(run, fut.result())
+                    store.append(rec)
+                    executed += 1
+                    log(f"[bench] {n}/{len(todo)} {rec['status']:<7} {run.label()} {_fmt_value(rec)} "
+                        f"{rec['seconds']:.1f}s" + (f" ({rec['error']})" if rec["error"] else ""))
         except KeyboardInterrupt:
             live.kill_all()
             for fut in futures:
                 fut.cancel()
-            raise Interrupted(f"interrupted: {executed} runs saved in {store.jsonl}; rerun to resume") from None
+            stopped = "interrupted"
+            log(f"[bench] interrupted: {executed} runs saved in {store.jsonl}; rerun to resume")
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            restore()
-        return summarize(spec, store, executed=executed)
+        out = summarize(spec, store, executed=executed)
+        out["stopped"] = stopped
+        out["complete"] = stopped is None
+        return out
 
 
 def dry_run(spec: BenchSpec, *, retry_errors: bool = False) -> dict:
@@ -203,18 +214,6 @@ def dry_run(spec: BenchSpec, *, retry_errors: bool = False) -> dict:
         row["status"] = "todo" if row["status"] == "missing" else row["status"]
     out["skipped"] = sum(row["status"] != "todo" for row in out["results"])  # recorded before, would be skipped
     return out
-
-
-def _on_sigterm():
-    """Turn SIGTERM into KeyboardInterrupt in the main thread (so workers are killed); the undo."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, old)
 
 
 def _fmt_value(rec: dict) -> str:

@@ -102,17 +102,19 @@ def _toml(text: str) -> dict:
         raise ValueError(f"invalid TOML: {e}") from None
 
 
-def load_spec(path: str | Path, *, output: str | Path | None = None) -> BenchSpec:
-    """Parse and validate a spec; InputError (one line, naming the spec and the key) when it is bad."""
+def load_spec(path: str | Path, *, output: str | Path | None = None, trust: bool = False) -> BenchSpec:
+    """Parse and validate a spec; InputError (one line, naming the spec and the key) when it is bad.
+
+    ``trust`` allows ``module:function`` task kinds, whose modules are imported (their code runs)."""
     path = Path(path)
     data = parse_file(path, "spec file", _toml)
     try:
-        return _parse(path, data, output)
+        return _parse(path, data, output, trust)
     except InputError as e:
-        raise InputError(f"spec {path}: {e}") from None
+        raise InputError(f"spec {path}: {e}", param=e.param) from None
 
 
-def _parse(path: Path, data: dict, output) -> BenchSpec:
+def _parse(path: Path, data: dict, output, trust: bool = False) -> BenchSpec:
     base = path.resolve().parent
     unknown = set(data) - TOP_KEYS
     if unknown:
@@ -134,7 +136,7 @@ def _parse(path: Path, data: dict, output) -> BenchSpec:
         raise InputError("needs at least one [[tasks]] table")
     runs: dict[str, Run] = {}
     for i, task in enumerate(tasks):
-        for run in _task_runs(base, f"tasks[{i}]", task, models, domains, time_limit, grace):
+        for run in _task_runs(base, f"tasks[{i}]", task, models, domains, time_limit, grace, trust):
             runs.setdefault(run.run_id, run)  # a task repeated in the spec is one run
     return BenchSpec(path, Path(str(output).removesuffix(".jsonl").removesuffix(".csv")), jobs, list(runs.values()))
 
@@ -222,14 +224,18 @@ def _domains(domains) -> dict[str, dict]:
     return out
 
 
-def _task_runs(base: Path, where: str, task: dict, models, domains, time_limit, grace) -> list[Run]:
+def _task_runs(base: Path, where: str, task: dict, models, domains, time_limit, grace,
+               trust: bool = False) -> list[Run]:
     name = task.get("kind")
     if not isinstance(name, str):
         raise InputError(f"{where}: needs kind = \"count\" (or another task kind)")
     value = task.get("value")
     if value is not None and not isinstance(value, str):
         raise InputError(f"{where}: value must name a result key")
-    kind = task_kind(name, value=value, search_path=str(base))
+    try:
+        kind = task_kind(name, value=value, search_path=str(base), trust=trust)
+    except InputError as e:
+        raise InputError(f"{where}: {e}", param=e.param) from None
     limit = _positive(task.get("time_limit", time_limit), f"{where}.time_limit")
     options = {k: v for k, v in task.items() if k not in TASK_KEYS}
     sweep = task.get("sweep", {})

@@ -3,7 +3,8 @@
 A task kind names a function ``fn(net, domain, **options)`` (or ``fn(net, **options)`` when it does
 not use a domain) returning a result object with ``to_dict()`` or a dict.  Adding a kind is one
 entry in :data:`TASKS`.  A spec may also name any importable function as ``"module:function"``
-(the spec's folder is on ``sys.path``), with ``value = "key"`` naming its headline result.
+(the spec's folder is on ``sys.path``), with ``value = "key"`` naming its headline result; importing
+it runs code from outside lrmilp, so such kinds need ``trust`` (``lrmilp bench --trust``).
 
 Kinds whose module is not in this build (``line`` and ``faces`` before the geometry branch is
 merged) stay registered but report their runs as ``unavailable``; they are never an error.
@@ -67,14 +68,19 @@ TASKS: dict[str, TaskKind] = {k.name: k for k in [
 ]}
 
 
-def task_kind(name: str, *, value: str | None = None, search_path: str | None = None) -> TaskKind:
+def task_kind(name: str, *, value: str | None = None, search_path: str | None = None,
+              trust: bool = False) -> TaskKind:
     """The registered kind ``name``, or a plugin ``"module:function"`` (imported with ``search_path``
-    first on sys.path).  Raises InputError for an unknown name or a plugin that does not import."""
+    first on sys.path), which only ``trust`` allows: importing it runs its code.  Raises InputError for
+    an unknown name, an untrusted plugin (before importing anything) or a plugin that does not import."""
     if name in TASKS:
         kind = TASKS[name]
         return kind if value is None else replace(kind, value=value)
     if ":" not in name:
         raise InputError(f"unknown task kind '{name}' (expected one of {', '.join(TASKS)}, or module:function)")
+    if not trust:
+        raise InputError(f"task kind '{name}' would import and run {name.partition(':')[0]} (code from outside "
+                         "lrmilp); allow it with trust", param="trust")
     kind = TaskKind(name, name, value)
     with _on_path(search_path):
         try:

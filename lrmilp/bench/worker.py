@@ -1,7 +1,8 @@
 """One bench run in its own process: ``python -m lrmilp.bench.worker RUN.json OUT.json``.
 
 The parent keeps this process's stdin open; when it closes (the parent died, even by SIGKILL) the
-worker kills its whole process group, so no run outlives its batch.  The outcome is written to
+worker removes the run's scratch folder and kills its whole process group, so no run outlives its
+batch and nothing of it is left behind.  The outcome is written to
 OUT.json (``status``, ``result``, ``error``) by rename, so the parent never reads half a file.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -16,16 +18,20 @@ import time
 import traceback
 from pathlib import Path
 
+SCRATCH_PREFIX = "lrmilp-bench-"  # the runner's per-run scratch folders (tempfile.mkdtemp prefix)
 MIN_TASK_SECONDS = 0.05  # a task whose limit was used up by start-up still gets this much, to stop cleanly
 
 
-def _watch_parent() -> None:
-    """Block on stdin; EOF means the batch is gone."""
+def _watch_parent(scratch: Path) -> None:
+    """Block on stdin; EOF means the batch is gone: remove the run's scratch folder (the batch cannot
+    any more) and kill the whole process group."""
     try:
         while sys.stdin.buffer.read(4096):
             pass
     except OSError:
         pass
+    if scratch.name.startswith(SCRATCH_PREFIX):  # never anything but the folder the runner made
+        shutil.rmtree(scratch, ignore_errors=True)
     os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
@@ -46,7 +52,7 @@ def make_domain(net, spec: dict):
 
 def execute(payload: dict) -> dict:
     """Run the payload's task; the outcome dict (never raises for a failing task)."""
-    from ..cli import _to_jsonable
+    from ..jsonout import jsonable
     from ..errors import InputError, SolverUnavailable
     from ..loaders import load_network
     from .tasks import TaskKind, call_task
@@ -58,7 +64,7 @@ def execute(payload: dict) -> dict:
         domain = make_domain(net, payload["domain"]) if kind.uses_domain else None
         # The limit counts from the spawn: start-up and loading use part of it.
         left = max(payload["time_limit"] - (time.time() - payload.get("started", time.time())), MIN_TASK_SECONDS)
-        result = _to_jsonable(call_task(kind, net, domain, payload["options"], time_limit=left))
+        result = jsonable(call_task(kind, net, domain, payload["options"], time_limit=left))
     except ImportError as e:
         return {"status": "unavailable", "result": None, "error": f"{type(e).__name__}: {e}"}
     except SolverUnavailable as e:
@@ -74,11 +80,11 @@ def execute(payload: dict) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    threading.Thread(target=_watch_parent, daemon=True).start()
+    threading.Thread(target=_watch_parent, args=(Path(argv[0]).resolve().parent,), daemon=True).start()
     payload = json.loads(Path(argv[0]).read_text())
     out = execute(payload)
     tmp = Path(argv[1] + ".tmp")
-    tmp.write_text(json.dumps(out))
+    tmp.write_text(json.dumps(out, allow_nan=False))
     tmp.replace(argv[1])
     sys.stdout.flush()
     sys.stderr.flush()

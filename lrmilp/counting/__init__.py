@@ -12,10 +12,13 @@ from pathlib import Path
 
 from ..bounds import Bounds, tighten
 from ..domains import Domain
-from ..enumeration import CountResult, RegionWriter, TreeEnumerator, TreeStats, choose_geometry, tree_result
+from ..enumeration import CountResult, TreeEnumerator, TreeStats, choose_geometry, tree_result
 from ..errors import InputError
 from ..network import Network, balanced
+from ..outputs import check_distinct, check_writable
+from ..regions import RegionWriter
 from ..tolerance import Tolerance, resolve_tolerance
+from ..validation import dask_address, int_at_least, optional_int_at_least, optional_positive_finite
 
 METHODS = ("tree", "milp", "scip", "gurobi")
 
@@ -34,15 +37,26 @@ def count_regions(net: Network, domain: Domain, *, method: str = "tree", tol: fl
     ``regions_out`` streams every region (pattern, interior point, margin) to a JSON-lines file.
     The tree method runs on ``jobs`` local processes or a Dask cluster (``dask`` = "local" or a
     scheduler address) and journals finished subtrees to ``checkpoint`` (see :mod:`lrmilp.parallel`).
+
+    Every option is checked before work starts (InputError naming the parameter).  The regions file
+    holds exactly the ``regions`` reported, also when the run stopped early or resumed a checkpoint.
     """
     if method not in METHODS:
-        raise InputError(f"unknown count method '{method}' (expected one of {', '.join(METHODS)})")
+        raise InputError(f"unknown count method '{method}' (expected one of {', '.join(METHODS)})", param="method")
     if domain.input_dim != net.input_dim:
         raise InputError(f"domain has {domain.input_dim} inputs, network has {net.input_dim}")
-    if time_limit is not None and time_limit <= 0:
-        raise InputError("--time-limit must be positive")
-    if max_regions is not None and max_regions < 1:
-        raise InputError("--max-regions must be at least 1")
+    tol = optional_positive_finite("tol", tol)
+    time_limit = optional_positive_finite("time_limit", time_limit)
+    max_regions = optional_int_at_least("max_regions", max_regions, 1)
+    jobs = int_at_least("jobs", jobs, 1)
+    radius = optional_positive_finite("radius", radius)
+    task_budget = optional_positive_finite("task_budget", task_budget)
+    dask = dask_address("dask", dask)
+    if regions_out is not None:
+        check_writable(regions_out, "regions_out")
+    if checkpoint is not None:
+        check_writable(checkpoint, "checkpoint")
+    check_distinct({"regions_out": regions_out, "checkpoint": checkpoint})
     if method == "tree":
         return count_tree(net, domain, tol=tol, jobs=jobs, time_limit=time_limit,
                           max_regions=max_regions, regions_out=regions_out, bound_method=bound_method,
@@ -66,10 +80,12 @@ def count_tree(net: Network, domain: Domain, *, tol: "float | Tolerance | None" 
                regions_out: str | Path | None = None, bound_method: str = "lp",
                progress: bool = False, dask: str | None = None, checkpoint: str | Path | None = None,
                task_budget: float | None = None) -> CountResult:
-    """The one-tree enumerator (see :mod:`lrmilp.enumeration`)."""
+    """The one-tree enumerator (see :mod:`lrmilp.enumeration`); the regions file, when asked for, holds
+    exactly the ``regions`` reported."""
     t0 = time.perf_counter()
     net = balanced(net)  # exact power-of-two rescaling: the same regions, no overflow in norms
-    tolerance = tol if isinstance(tol, Tolerance) else resolve_tolerance(net, domain, tol)
+    tolerance = (tol if isinstance(tol, Tolerance)
+                 else resolve_tolerance(net, domain, optional_positive_finite("tol", tol)))
     if not net.relu_layers:
         return tree_result(TreeStats(regions=1), stopped=None, seconds=time.perf_counter() - t0, tolerance=tolerance,
                            geometry="none", bounds=tree_bounds(net, domain), domain=domain)
@@ -86,9 +102,18 @@ def count_tree(net: Network, domain: Domain, *, tol: "float | Tolerance | None" 
                           max_regions=max_regions, progress=progress)
     try:
         stats = enum.run()
-    finally:
+    except BaseException:
         if writer:
-            writer.close()
+            writer.discard()  # a failed count leaves no regions file
+        raise
+    if writer:
+        writer.close()
+        if writer.count != stats.regions:
+            # A stop (signal or time limit) can land after the search counted a region and before it
+            # handed it to the writer; report what the file holds, which is still a lower bound.
+            if enum.stopped is None or writer.count > stats.regions:
+                raise RuntimeError(f"internal error: {writer.count} regions written, {stats.regions} counted")
+            stats.regions = writer.count
     return tree_result(stats, stopped=enum.stopped, seconds=time.perf_counter() - t0, tolerance=tolerance,
                        geometry=enum.geometry, bounds=bounds, domain=domain,
                        lp_retries=enum.lp.retries if enum.lp else 0)

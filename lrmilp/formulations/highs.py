@@ -10,6 +10,7 @@ import highspy
 import numpy as np
 
 from ..errors import InputError
+from ..outputs import atomic_path, check_writable
 from .bigm import LinearModel
 
 INF = highspy.kHighsInf
@@ -84,24 +85,40 @@ def to_highspy(model: LinearModel, *, relax: bool = False, presolve: bool = True
     return h
 
 
-def check_model_path(path: str | Path) -> Path:
-    """The path as a Path if a model file can be written there (.lp or .mps in an existing folder)."""
+END_MARKERS = {".mps": b"ENDATA", ".lp": b"end"}
+"""The last keyword of a whole file of each format: HiGHS ignores write errors (a full disk), so a
+file not ending with it was cut short."""
+_TAIL_BYTES = 64
+
+
+def check_model_path(path: str | Path, param: str = "out") -> Path:
+    """The path as a Path if a model file can be written there: .lp or .mps, in an existing folder, not a
+    link or a special file (:func:`lrmilp.outputs.check_writable`)."""
     path = Path(path)
-    if path.suffix.lower() not in (".lp", ".mps"):
-        raise InputError(f"model file must end in .lp or .mps, got {path.name}")
-    if not path.parent.is_dir():
-        raise InputError(f"cannot write {path}: no folder {path.parent}")
-    return path
+    if path.suffix.lower() not in END_MARKERS:
+        raise InputError(f"{param}: model file must end in .lp or .mps, got {path.name}", param=param)
+    return check_writable(path, param)
 
 
-def write_model(model: LinearModel, path: str | Path) -> None:
-    """Write ``model`` as .lp or .mps (by ending) through HiGHS's writers; the file appears whole or
-    not at all (written beside it, then renamed)."""
-    path = check_model_path(path)
-    tmp = path.with_name(path.name + ".tmp" + path.suffix)
+def _is_whole(path: Path, suffix: str) -> bool:
+    """Is the file's last line its format's end keyword, which appears nowhere else (so no write was cut
+    short)?"""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(fh.tell() - _TAIL_BYTES, 0))
+        lines = fh.read().rstrip().splitlines()
+    return bool(lines) and lines[-1].strip().lower() == END_MARKERS[suffix].lower()
+
+
+def write_model(model: LinearModel, path: str | Path, param: str = "out") -> None:
+    """Write ``model`` as .lp or .mps (by ending) through HiGHS's writers; the file appears whole or not
+    at all (written beside it, checked to end with its format's end keyword, fsynced, then renamed).
+    InputError naming ``param`` and the path when it cannot be written (a full disk included)."""
+    path = check_model_path(path, param)
+    suffix = path.suffix.lower()
     h = to_highspy(model)
-    status = h.writeModel(str(tmp))
-    if status != highspy.HighsStatus.kOk:
-        tmp.unlink(missing_ok=True)
-        raise OSError(f"HiGHS could not write {path}")
-    tmp.replace(path)
+    with atomic_path(path, param, suffix=suffix) as tmp:
+        status = h.writeModel(str(tmp))
+        if status != highspy.HighsStatus.kOk or not _is_whole(tmp, suffix):
+            raise InputError(f"{param}: cannot write {path}: the file was cut short (is the disk full?)",
+                             param=param)

@@ -29,7 +29,9 @@ from ..network import balanced
 from ..tolerance import resolve_tolerance
 from ..errors import InputError
 from ..formulations.highs import quiet_highs
+from ..interrupts import stop_signals
 from ..network import Network
+from ..validation import int_at_least, optional_int_at_least, optional_positive_finite
 
 TOL_MEANING = ("a region counts iff it holds a ball of radius > tol; a row is a facet iff the region's "
                "face on its hyperplane holds a (d-1)-ball of radius > tol (Euclidean, domain parameters)")
@@ -78,13 +80,19 @@ def region_faces(net: Network, domain: Domain, *, tol: float | None = None, rays
 
     Guarantees: the regions are those of ``count_regions(net, domain, tol=tol)``; each facet is decided
     exactly (ray certificates or LP) with the tolerance meaning in ``TOL_MEANING``; several rows on
-    one hyperplane count once (as a neuron facet if any of them is a neuron's).
+    one hyperplane count once (as a neuron facet if any of them is a neuron's).  SIGINT or SIGTERM
+    stops either phase at once (``stopped: "interrupted"``): the result then covers the regions whose
+    facets were computed (none if the enumeration was stopped), of ``regions_found``.
     """
     t0 = time.perf_counter()
     if domain.input_dim != net.input_dim:
         raise InputError(f"domain has {domain.input_dim} inputs, network has {net.input_dim}")
+    rays = int_at_least("rays", rays, 0)
+    seed = int_at_least("seed", seed, 0)
+    time_limit = optional_positive_finite("time_limit", time_limit)
+    max_regions = optional_int_at_least("max_regions", max_regions, 1)
     net = balanced(net)  # the same regions; no overflow in norms
-    tol = resolve_tolerance(net, domain, tol).tol
+    tol = resolve_tolerance(net, domain, optional_positive_finite("tol", tol)).tol
     regions: list[tuple[np.ndarray, np.ndarray]] = []
     enum = TreeEnumerator(net, domain, tol=tol, time_limit=time_limit, max_regions=max_regions,
                           on_region=lambda p, u, r: regions.append((p, u)))
@@ -94,14 +102,21 @@ def region_faces(net: Network, domain: Domain, *, tol: float | None = None, rays
     stats = Counter()
     nf, df = np.zeros(len(regions), dtype=int), np.zeros(len(regions), dtype=int)
     origin = domain.origin if domain.basis is not None else None
-    for k, (pattern, point) in enumerate(regions):
-        A, c, _, _ = net.region_map(pattern, origin=origin, basis=domain.basis)
-        rows, rhs, is_dom = _h_rep(A, c, pattern, dom_rows, dom_rhs)
-        facet = _facets(rows, rhs, point, domain, tol, rng.normal(size=(rays, domain.dim)), stats)
-        nf[k] = int(np.count_nonzero(facet & ~is_dom))
-        df[k] = int(np.count_nonzero(facet & is_dom))
-    return FacesResult(nf, df, stats["lps"], stats["ray"], stats["pruned"], enum.stopped is None, tol,
-                       time.perf_counter() - t0, {"stopped": enum.stopped})
+    stopped, done = enum.stopped, 0
+    if stopped != "interrupted":  # a stopped user wants the partial result now, not after the facet LPs
+        try:
+            with stop_signals(lambda signum: KeyboardInterrupt()):
+                for k, (pattern, point) in enumerate(regions):
+                    A, c, _, _ = net.region_map(pattern, origin=origin, basis=domain.basis)
+                    rows, rhs, is_dom = _h_rep(A, c, pattern, dom_rows, dom_rhs)
+                    facet = _facets(rows, rhs, point, domain, tol, rng.normal(size=(rays, domain.dim)), stats)
+                    nf[k] = int(np.count_nonzero(facet & ~is_dom))
+                    df[k] = int(np.count_nonzero(facet & is_dom))
+                    done = k + 1
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+    return FacesResult(nf[:done], df[:done], stats["lps"], stats["ray"], stats["pruned"], stopped is None, tol,
+                       time.perf_counter() - t0, {"stopped": stopped, "regions_found": len(regions)})
 
 
 def _h_rep(A, c, pattern, dom_rows, dom_rhs):

@@ -27,6 +27,7 @@ DEFAULT_TOL = DEFAULT_REL_TOL * 0.5
 same absolute value is used for infinite lines."""
 from ..errors import InputError
 from ..network import Network
+from ..validation import positive_finite
 from ._common import affine_rows, region_layers
 
 TOL_MEANING = "a piece counts iff its length in the line parameter t exceeds 2 tol"
@@ -146,9 +147,7 @@ def line_regions(net: Network, starts, ends, *, infinite: bool = False, tol: flo
     holds the regions[i] - 1 parameters where the pattern changes, sorted.
     """
     t_start = time.perf_counter()
-    tol = DEFAULT_TOL if tol is None else tol
-    if not (np.isfinite(tol) and tol > 0):
-        raise InputError("tol must be a positive finite number")
+    tol = DEFAULT_TOL if tol is None else positive_finite("tol", tol)
     A, B = _as_points("start", starts, net.input_dim), _as_points("end", ends, net.input_dim)
     if len(A) != len(B):
         raise InputError(f"start has {len(A)} points but end has {len(B)}")

@@ -23,6 +23,7 @@ from ..enumeration import _inradius_polygon
 from ..tolerance import RULE, resolve_tolerance
 from ..errors import InputError
 from ..network import Network
+from ..validation import optional_positive_finite
 from ._common import affine_rows
 
 SNAP = 1e-11
@@ -215,7 +216,7 @@ def plane_partition(net: Network, domain: Domain, *, tol: float | None = None) -
         raise InputError("plane partitions need a bounded 2-D box domain (a plane slice or a 2-input box)")
     if domain.input_dim != net.input_dim:
         raise InputError(f"domain has {domain.input_dim} inputs, network has {net.input_dim}")
-    tol = resolve_tolerance(net, domain, tol).tol
+    tol = resolve_tolerance(net, domain, optional_positive_finite("tol", tol)).tol
     lo, hi = domain.lo, domain.hi
     V = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
     cid = np.zeros(4, dtype=np.int64)

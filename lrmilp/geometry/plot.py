@@ -8,6 +8,7 @@ import numpy as np
 
 from ..enumeration import _clip
 from ..errors import InputError
+from ..outputs import AtomicFile
 from .plane import PlanePartition
 
 TIE_TOL = 1e-9
@@ -68,7 +69,8 @@ def plot_plane(part: PlanePartition, path: str | Path, *, boundary: bool = False
                dpi: int = 150) -> Path:
     """Write a PNG of the partition: each cell filled in its own colour with dark edges, the three
     points p0, p1, p2 (u = (0,0), (1,0), (0,1)) marked, optionally the output's decision boundary,
-    and a legend stating the region count.  Written atomically (a temporary file, then renamed)."""
+    and a legend stating the region count.  Written whole or not at all (:class:`lrmilp.outputs.AtomicFile`:
+    never over a link or a special file; InputError naming the path when it cannot be written)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -78,7 +80,7 @@ def plot_plane(part: PlanePartition, path: str | Path, *, boundary: bool = False
         from matplotlib.patches import Patch
     except ImportError:
         raise InputError("plotting needs matplotlib (pip install 'lrmilp[plot]')") from None
-    path = Path(path)
+    out = AtomicFile(path, "plot", binary=True)  # refuses a bad target before any drawing
     fig, ax = plt.subplots(figsize=(7, 7))
     polys = part.polygons()
     ax.add_collection(PolyCollection(polys, facecolors=_colours(len(polys)), edgecolors="#222222",
@@ -105,12 +107,9 @@ def plot_plane(part: PlanePartition, path: str | Path, *, boundary: bool = False
     ax.set_aspect("equal")
     ax.set_title(title or f"Linear regions on the plane: {part.regions:,} (tol {part.tol:g})")
     ax.legend(handles=handles, loc="upper right", framealpha=0.9)
-    tmp = path.with_name(path.name + ".part.png")
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        tmp.replace(path)
-    except OSError as e:
-        raise InputError(f"cannot write plot {path}: {e.strerror}") from None
+        with out:
+            fig.savefig(out, format="png", dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
-    return path
+    return out.path
