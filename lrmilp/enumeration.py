@@ -287,10 +287,13 @@ class TreeEnumerator:
         self.pattern = np.zeros(net.neurons, dtype=bool)
         self.box_lo, self.box_hi = (domain.lo, domain.hi) if domain.bounded else (None, None)
         self.geometry = choose_geometry(domain) if geometry == "auto" else geometry
-        if self.geometry == "batch" and parity is not None:
+        if self.geometry in ("batch", "dual") and parity is not None:
             self.geometry = "lp"  # XOR propagation follows one path at a time
-        if self.geometry == "batch" and not domain.bounded:
-            raise ValueError("batch geometry needs a bounded domain")
+        if self.geometry in ("batch", "dual") and not domain.bounded:
+            raise ValueError(f"{self.geometry} geometry needs a bounded domain")
+        if self.geometry == "dual" and domain.A_ub.shape[0]:
+            raise ValueError("dual geometry needs a box domain (no polytope rows)")
+        self._skip: tuple[int, int, set] | None = None  # (offset, width, layer states) a fallback must not count again
         self.rows, self.rhs = domain_rows(domain)
         self.lp = HighsChebyshevLP(d, self.rows, self.rhs, cap=self.cap) if self.geometry == "lp" else None
         self._t0 = time.perf_counter()
@@ -335,6 +338,10 @@ class TreeEnumerator:
             self.stats.thin_dropped += 1
 
     def _emit(self, center: np.ndarray, radius: float) -> None:
+        if self._skip is not None:
+            off, n, seen = self._skip
+            if self.pattern[off:off + n].tobytes() in seen:
+                return  # counted already by the search this fallback redoes
         self.stats.regions += 1
         if radius < self.stats.min_margin:
             self.stats.min_margin = radius
@@ -419,6 +426,10 @@ class TreeEnumerator:
                     node = frontier.root_node(self, hyper)
                     if node is not None:
                         self._layer_batch(k, M, m, node)
+                elif self.geometry == "dual":
+                    node = self._dual().root(hyper)
+                    if node is not None:
+                        self._layer_dual(k, M, m, node)
                 else:
                     box = (self.domain.lo, self.domain.hi) if self.domain.A_ub.shape[0] == 0 else None
                     cell = _VertexCell.of_domain(self.rows, self.rhs, box)
@@ -498,6 +509,48 @@ class TreeEnumerator:
             self._layer_batch(k + 1, *self._affine(k, M, m), node)
             return
         frontier.explore(self, k, M, m, node)
+
+    def _dual(self):
+        """The compiled search of the ``dual`` geometry (built on first use: it imports numba)."""
+        if getattr(self, "_dual_search", None) is None:
+            from .dualgeom import DualSearch
+            self._dual_search = DualSearch(self)
+        return self._dual_search
+
+    def _layer_dual(self, k: int, M: np.ndarray, m: np.ndarray, node) -> None:
+        """Enumerate layers k.. below ``node`` in dual geometry (:mod:`lrmilp.dualgeom`)."""
+        if k == len(self.layers):
+            self._emit(node.w, node.t)
+            return
+        if self.split_after is not None and self._split_here(k):
+            return
+        self.stats.nodes += 1
+        self._check()
+        if not self.layers[k].relu:
+            self._layer_dual(k + 1, *self._affine(k, M, m), node)
+            return
+        from .dualgeom import explore
+        explore(self, self._dual(), k, M, m, node)
+
+    def _redo_with_highs(self, k: int, M: np.ndarray, m: np.ndarray, node, emitted: set) -> None:
+        """Redo a node the compiled search could not finish with the ``lp`` geometry (HiGHS), counting
+        only the children of layer k it had not emitted yet."""
+        if self.lp is None:
+            self.lp = HighsChebyshevLP(self.domain.dim, self.rows, self.rhs, cap=self.cap)
+        for i in range(node.m):
+            self.lp.push(node.S.G[i].copy(), float(node.S.r[i]))
+        saved = self._skip
+        self._skip = (self.offsets[k], self.layers[k].out_size, emitted)
+        try:
+            t, u = self.lp.solve()
+            self.stats.lps += 1
+            if t > self.tol:
+                self._layer(k, M, m, u, t)
+        finally:
+            self._skip = saved
+            if self.stopped is None:
+                for _ in range(node.m):
+                    self.lp.pop()
 
     def _plan_layer(self, setup, node_bounds, center: np.ndarray, radius: float) -> "_LayerPlan":
         """Decide, once for the node's whole cell P, every neuron of the layer that P does not split.

@@ -1,0 +1,206 @@
+"""The ``dual`` geometry: the driver of the compiled layer split (:mod:`lrmilp.dualsplit`).
+
+A node is a cell of the domain box entering a ReLU layer: the margin LP of its rows (a
+:class:`lrmilp.lp.bvdual.State` with a dual feasible basis) and a witness point of margin > tol.  The
+compiled search splits it by the layer's hyperplanes; each child of an inner layer becomes a node of
+the next ReLU layer (its LP rebuilt from the node's rows plus the layer rows the child's search added,
+its optimal basis installed, so the next layer's LPs start warm); each child of the last ReLU layer is
+a region, emitted with its certified ball.  Bounded box domains (a box, or a slice's parameter box);
+XOR-constrained searches use another geometry.
+
+A node whose LP the simplex cannot solve even from a cold start is redone by the ``lp`` geometry
+(HiGHS), skipping the children the compiled search had already emitted (``lp_fallbacks``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import dualsplit as ds
+from .lp import bvdual as lp
+
+if TYPE_CHECKING:
+    from .enumeration import TreeEnumerator
+
+OUT_CHILDREN = 256
+"""Children a call of the compiled search returns at most (then it pauses: limits are checked)."""
+MAX_LPS_PER_CALL = 2000
+"""LPs a call of the compiled search solves at most before it pauses (Ctrl-C and time limits)."""
+
+
+@dataclass
+class Node:
+    """A cell entering a layer: its LP (m rows) and a witness of margin t > tol."""
+
+    S: tuple
+    m: int
+    w: np.ndarray
+    t: float
+
+
+class DualSearch:
+    """Per enumerator: workspaces per layer depth (a node's search may pause while its children's
+    searches run) and the LP bounds."""
+
+    def __init__(self, enum: "TreeEnumerator") -> None:
+        self.enum = enum
+        dom = enum.domain
+        self.lo, self.hi = np.ascontiguousarray(dom.lo, float), np.ascontiguousarray(dom.hi, float)
+        self.d = dom.dim
+        widths = [layer.out_size for layer in enum.layers if layer.relu]
+        self.rows = sum(widths) + 1  # an LP holds at most every neuron's row
+        self.t_cap = enum.cap
+        diam = float(np.linalg.norm(self.hi - self.lo))
+        self.t_lo = -ds.T_LO_FACTOR * (diam + float(np.max(np.abs(np.r_[self.lo, self.hi]))) + 1.0)
+        self.ws: dict[int, tuple] = {}
+
+    def workspace(self, k: int, n: int) -> tuple:
+        key = (k, n)
+        if key not in self.ws:
+            self.ws[key] = ds.new_workspace(self.d, n, self.rows, OUT_CHILDREN)
+        return self.ws[key]
+
+    # --- nodes ---------------------------------------------------------------------------------
+    def root(self, hyper: list[tuple[np.ndarray, float, bool]]) -> Node | None:
+        """The node of the box cut by ``hyper`` (unit normal, offset, state) rows, with its LP solved."""
+        d = self.d
+        S = lp.new_state(self.rows, d)
+        G = np.zeros((len(hyper), d))
+        r = np.zeros(len(hyper))
+        for i, (a, c, st) in enumerate(hyper):
+            sg = 1.0 if st else -1.0
+            G[i], r[i] = -sg * a, sg * c
+        lp.load_problem(S, G, r, np.ones(len(hyper)), self.lo, self.hi, self.t_lo, self.t_cap)
+        centre = (self.lo + self.hi) / 2
+        lp.init(S, centre)
+        enum = self.enum
+        enum.stats.lps += 1
+        status = lp.solve(S, lp.MAX_PIVOTS)
+        u = np.empty(d)
+        if status == lp.OPTIMAL:
+            lp.solution(S, u)
+            t = min(lp.certify_point(S.G, S.r, S.w, len(hyper), self.lo, self.hi, u)[0], self.t_cap)
+        else:
+            t = -np.inf
+        if not t > enum.tol:
+            # Decide by the rule with HiGHS (one LP): the box cut by the rows holds a ball > tol or not.
+            from .chebyshev import chebyshev_ball
+            rows = np.vstack([G, enum.rows]) if len(G) else enum.rows
+            rhs = np.r_[r, enum.rhs]
+            tb, ub = chebyshev_ball(rows, rhs, self.t_cap)
+            enum.stats.lp_fallbacks += status != lp.OPTIMAL
+            if not tb > enum.tol:
+                return None
+            lp.init(S, ub)
+            u, t = ub, tb
+        return Node(S, len(hyper), u, float(t))
+
+    def child(self, node: Node, A: np.ndarray, c: np.ndarray, sig: np.ndarray, rows: np.ndarray, nrow: int,
+              basis: np.ndarray, status: np.ndarray, w: np.ndarray, t: float) -> Node:
+        """The node of an inner layer's child: the node's rows plus the child's layer rows, in the order
+        its search added them, with the child's basis installed."""
+        S = lp.new_state(self.rows, self.d)
+        lp.copy_into(S, node.S, 0)
+        row = np.empty(self.d)
+        for j in rows[:nrow]:
+            ds._add_row(S, A, c, int(j), 1 if sig[j] > 0 else 0, row)
+        m = node.m + nrow
+        if not lp.install_basis(S, basis[:m], status[:self.d + 1 + m]):
+            lp.init(S, w)  # a singular basis after rounding: cold start at the witness
+        return Node(S, m, w.copy(), float(t))
+
+
+def explore(enum: "TreeEnumerator", search: DualSearch, k: int, M: np.ndarray, m: np.ndarray, node: Node) -> None:
+    """Enumerate ReLU layer k and every layer below inside ``node`` (the input to layer k is M u + m)."""
+    from .enumeration import settled_by_bounds
+    setup = enum._layer_setup(k, M, m)
+    A, c, _, safe, const = setup
+    Ahat = np.ascontiguousarray(A / safe[:, None])
+    chat = np.ascontiguousarray(c / safe)
+    Ahat[const] = 0.0
+    fixed, keep, thin = settled_by_bounds(setup, enum._node_bounds(k, A, c), enum.tol, enum.noise)
+    enum.stats.thin_dropped += thin
+    n = A.shape[0]
+    last = k + 1 == len(enum.layers)
+    ws, frames = search.workspace(k, n)
+    for S in frames:  # every frame of this node starts from the node's rows (the search copies only the rest)
+        lp.copy_into(S, node.S, 0)
+    ds.start(ws, frames, node.m, node.w, node.t, Ahat, chat, fixed, keep)
+    stats0 = ws.stats.copy()
+    off = enum.offsets[k]
+    pattern = enum.pattern
+    emitted: set[bytes] = set()
+    bulk = last and enum.on_region is None and enum.max_regions is None and enum.par is None
+    while True:
+        status = ds.split(ws, frames, Ahat, chat, node.m, enum.tol, enum.noise, last, MAX_LPS_PER_CALL)
+        _add_stats(enum, ws.stats - stats0)
+        stats0 = ws.stats.copy()
+        cnt = int(ws.out_n[0])
+        ws.out_n[0] = 0
+        for i in range(cnt):
+            st = ws.out_st[i].astype(bool)
+            emitted.add(st.tobytes())
+            if last:
+                if ws.out_check[i]:
+                    ok, centre, radius = _exact_ball(enum, search, node, Ahat, chat, ws.out_sig[i])
+                    if not ok:
+                        enum._thin(radius)
+                        continue
+                else:
+                    centre, radius = ws.out_w[i], float(ws.out_t[i])
+                pattern[off:off + n] = st
+                if bulk:
+                    enum.stats.regions += 1
+                    if radius < enum.stats.min_margin:
+                        enum.stats.min_margin = radius
+                else:
+                    enum._emit(centre.copy(), radius)
+                continue
+            pattern[off:off + n] = st
+            child = search.child(node, Ahat, chat, ws.out_sig[i], ws.out_rows[i], int(ws.out_nrow[i]),
+                                 ws.out_basis[i], ws.out_status[i], ws.out_w[i], float(ws.out_t[i]))
+            enum._layer_dual(k + 1, A * st[:, None], c * st, child)
+        enum._check()
+        if status == ds.DONE:
+            return
+        if status == ds.FAILED:
+            enum.stats.lp_fallbacks += 1
+            enum._redo_with_highs(k, M, m, node, emitted)
+            return
+
+
+def _add_stats(enum: "TreeEnumerator", delta: np.ndarray) -> None:
+    s = enum.stats
+    s.lps += int(delta[ds.S_LPS])
+    s.lps_empty += int(delta[ds.S_EMPTY])
+    s.thin_dropped += int(delta[ds.S_THIN])
+    s.bank_hits += int(delta[ds.S_BANK])
+    s.ball_splits += int(delta[ds.S_STEP])
+    s.bound_skips += int(delta[ds.S_SKIP])
+
+
+def _exact_ball(enum: "TreeEnumerator", search: DualSearch, node: Node, Ahat: np.ndarray, chat: np.ndarray,
+                sig: np.ndarray) -> tuple[bool, np.ndarray, float]:
+    """The largest ball of a leaf whose certified ball was not above tol: one HiGHS Chebyshev LP on its
+    rows (the node's, the layer's, the box's).  Rare: the leaf's margin lies within a factor 1 + sqrt(d)
+    of tol."""
+    from .chebyshev import chebyshev_ball
+    m = node.m
+    pres = np.flatnonzero(sig)
+    rows = np.vstack([node.S.G[:m], -sig[pres, None] * Ahat[pres], enum.rows])
+    rhs = np.concatenate([node.S.r[:m], sig[pres] * chat[pres], enum.rhs])
+    enum.stats.lps += 1
+    t, u = chebyshev_ball(rows, rhs, search.t_cap)
+    if not np.isfinite(t):
+        return False, u, t
+    t = min(float((rhs - rows @ u).min()), search.t_cap)
+    return t > enum.tol, u, t
+
+
+def ball_radius_factor(d: int) -> float:
+    """A margin above this times tol certifies a ball above tol (module docstring of dualsplit)."""
+    return 1.0 + math.sqrt(d)

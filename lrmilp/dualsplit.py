@@ -1,0 +1,443 @@
+"""The compiled inner loop of the ``dual`` geometry: one cell split by one layer's hyperplanes.
+
+A *node* is a cell P of the domain box (the rows of the ReLU neurons decided above it) entering a
+ReLU layer with n hyperplanes a_j u + c_j = 0 (unit normals).  :func:`split` enumerates the
+sub-cells of P cut by those hyperplanes — every assignment of the layer's neurons whose region within
+P holds a point of margin > tol — by a depth-first search over the neurons, all in numba, with the
+margin LPs of :mod:`lrmilp.lp.bvdual` (the box is the LP's variable bounds, the basis is the path's
+hyperplane rows, so an LP costs O(m d) per pivot however large d is).
+
+Per neuron j of a sub-cell Q with witness w (a point of Q, margin t to Q's rows):
+
+1. settled for all of P (global and box bounds, or the node's plan below): one child, no LP;
+2. the side of w is certified by w itself when w is more than tol from the hyperplane;
+3. the far side: a banked witness of this node inside Q and beyond the hyperplane; else a step from w
+   straight across the hyperplane (clipped to the box), whose margins are measured exactly; else one
+   warm-started LP (Q's basis plus the far row).  Certified independently of the pivoting: the margin
+   is recomputed at the returned point (``certify_point``); a "not above tol" answer must be confirmed
+   by the Lagrangian bound of the LP's multipliers (``certify_bound``).  An LP the simplex cannot
+   solve, or whose certificates disagree, is retried from a cold start; if that fails too the node
+   ends with ``FAILED`` and the caller redoes it with HiGHS (counted as a fallback).
+4. A row is added to a child only when the other side is not empty (bound >= -noise); a side that
+   exists but holds no point of margin > tol is *thin* (counted in ``thin_dropped``).
+
+Before the search, the node's *plan* tests each unsettled neuron once against the whole of P, so a
+hyperplane that misses P costs one LP, not one per sub-cell.
+
+The rule is the tree's (:mod:`lrmilp.tolerance`): a region counts iff it holds a ball of radius > tol.
+A point w of the box with margin t to every row gives the ball centred at clip(w, lo + rho, hi - rho),
+rho = min(t / (1 + sqrt(d)), half the box's narrowest side): each coordinate moves at most rho, so the
+centre's margin is at least t - rho sqrt(d) >= rho.  So margin > tol is necessary (a ball's centre has
+margin >= its radius) and margin > (1 + sqrt(d)) tol sufficient; a leaf whose ball is not above tol
+is flagged (``out_check``) and decided by the caller with the exact Chebyshev LP.
+
+The search pauses (status ``PAUSED``) when its output buffer is full or after ``max_lps`` LPs, so the
+caller can check time limits, emit regions and resume; the whole state lives in the workspace.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+from numba.typed import List
+
+from .lp import bvdual as lp
+
+DONE, PAUSED, FAILED = 0, 1, 2
+"""Statuses of :func:`split`: the node is finished; the output is full or the LP budget spent (call
+again); an LP failed twice (the caller redoes the node with another geometry, skipping the children
+already emitted)."""
+
+# stats indices
+S_LPS, S_EMPTY, S_THIN, S_BANK, S_STEP, S_SKIP, S_FALLBACK, S_PIVOTS, S_RETRY = range(9)
+N_STATS = 9
+BANK_SIZE = 64
+"""Witnesses kept per node (a ring): checking one against a sub-cell costs O(n)."""
+T_LO_FACTOR = 1e3
+"""The LPs' t is bounded below by -T_LO_FACTOR * (box diameter + largest |offset|): never binding."""
+
+
+class Workspace(NamedTuple):
+    """The search state of one node (frames on the stack, the plan, the bank, the output)."""
+
+    pos: np.ndarray  # (F,) int64: next position in ``order`` of each frame
+    alive: np.ndarray  # (F,) bool
+    nrow: np.ndarray  # (F,) int64: layer rows in the frame's LP
+    w: np.ndarray  # (F, d) witnesses
+    t: np.ndarray  # (F,) certified margins of the witnesses to every row of their frame
+    st: np.ndarray  # (F, n) int8 states decided
+    sig: np.ndarray  # (F, n) int8: +1 active row, -1 inactive row, 0 no row
+    rows: np.ndarray  # (F, n) int64: the layer rows of the frame's LP, in the order added
+    top: np.ndarray  # (1,) int64: index of the top frame; -1 when the node is done; -2 before the plan
+    fixed: np.ndarray  # (n,) int8: 1/0 settled for the whole node, -1 not
+    keep: np.ndarray  # (n,) bool: a settled neuron whose other side may hold a sliver keeps its row
+    order: np.ndarray  # (n,) int64
+    bank_u: np.ndarray  # (BANK_SIZE, d)
+    bank_tn: np.ndarray  # (BANK_SIZE,) margins to the node's own rows
+    bank_D: np.ndarray  # (BANK_SIZE, n) signed distances to the layer's hyperplanes
+    bank_n: np.ndarray  # (1,) int64: entries written so far (ring)
+    out_st: np.ndarray  # (C, n) int8
+    out_sig: np.ndarray  # (C, n) int8
+    out_rows: np.ndarray  # (C, n) int64
+    out_nrow: np.ndarray  # (C,) int64
+    out_w: np.ndarray  # (C, d) certified ball centres (last layer) or witnesses
+    out_t: np.ndarray  # (C,) ball radii (last layer) or margins
+    out_check: np.ndarray  # (C,) bool: the ball is not above tol: the caller decides exactly
+    out_basis: np.ndarray  # (C, M) int64 (not last layer)
+    out_status: np.ndarray  # (C, d + 1 + M) int8 (not last layer)
+    out_n: np.ndarray  # (1,) int64
+    stats: np.ndarray  # (N_STATS,) int64
+
+
+def new_workspace(d: int, n: int, capacity_rows: int, out: int) -> tuple[Workspace, List]:
+    """A workspace for layers of n neurons in dimension d whose LPs hold at most ``capacity_rows`` rows,
+    with room for ``out`` children per call, and its frames (LP states)."""
+    F = n + 2
+    M = capacity_rows
+    ws = Workspace(np.zeros(F, np.int64), np.zeros(F, np.bool_), np.zeros(F, np.int64), np.zeros((F, d)),
+                   np.zeros(F), np.zeros((F, n), np.int8), np.zeros((F, n), np.int8), np.zeros((F, n), np.int64),
+                   np.full(1, -1, np.int64), np.zeros(n, np.int8), np.zeros(n, np.bool_), np.arange(n),
+                   np.zeros((BANK_SIZE, d)), np.zeros(BANK_SIZE), np.zeros((BANK_SIZE, n)), np.zeros(1, np.int64),
+                   np.zeros((out, n), np.int8), np.zeros((out, n), np.int8), np.zeros((out, n), np.int64),
+                   np.zeros(out, np.int64), np.zeros((out, d)), np.zeros(out), np.zeros(out, np.bool_),
+                   np.zeros((out, M), np.int64), np.zeros((out, d + 1 + M), np.int8), np.zeros(1, np.int64),
+                   np.zeros(N_STATS, np.int64))
+    frames = List()
+    for _ in range(F):
+        frames.append(lp.new_state(M, d))
+    return ws, frames
+
+
+@njit(cache=True)
+def _dist(A: np.ndarray, c: np.ndarray, j: int, u: np.ndarray) -> float:
+    acc = c[j]
+    for k in range(u.size):
+        acc += A[j, k] * u[k]
+    return acc
+
+
+@njit(cache=True)
+def start(ws: Workspace, frames, m0: int, w0: np.ndarray, t0: float, A: np.ndarray, c: np.ndarray,
+          fixed: np.ndarray, keep: np.ndarray) -> None:
+    """Begin a node: ``frames[0]`` holds its LP (m0 rows, a dual feasible basis), (w0, t0) a witness of
+    margin t0 > tol; ``fixed``/``keep`` the neurons settled by bounds.  Orders the neurons (settled
+    first, then far from w0 first: a peripheral hyperplane cuts few sub-cells)."""
+    n = A.shape[0]
+    for j in range(n):
+        ws.fixed[j] = fixed[j]
+        ws.keep[j] = keep[j]
+    ws.w[0, :] = w0
+    ws.t[0] = t0
+    ws.pos[0] = 0
+    ws.alive[0] = True
+    ws.nrow[0] = 0
+    ws.st[0, :] = 0
+    ws.sig[0, :] = 0
+    ws.bank_n[0] = 0
+    ws.top[0] = -2  # the plan comes first
+    ws.out_n[0] = 0
+
+
+@njit(cache=True)
+def _bank_add(ws: Workspace, A: np.ndarray, c: np.ndarray, frames, m0: int, u: np.ndarray) -> None:
+    """Keep a certified point of the node: its margin to the node's rows and distances to the layer."""
+    b = ws.bank_n[0] % BANK_SIZE
+    ws.bank_n[0] += 1
+    S = frames[0]
+    tn = np.inf
+    for i in range(m0):
+        a = 0.0
+        for k in range(u.size):
+            a += S.G[i, k] * u[k]
+        tn = min(tn, S.r[i] - a)
+    ws.bank_u[b, :] = u
+    ws.bank_tn[b] = tn
+    for j in range(A.shape[0]):
+        ws.bank_D[b, j] = _dist(A, c, j, u)
+
+
+@njit(cache=True)
+def _bank_find(ws: Workspace, f: int, j: int, side: int, tol: float) -> int:
+    """A banked point inside frame f's sub-cell with margin > tol and beyond hyperplane j on ``side``
+    (1 active), or -1."""
+    n = ws.fixed.size
+    cnt = min(ws.bank_n[0], BANK_SIZE)
+    sg = 1.0 if side == 1 else -1.0
+    best, best_t = -1, tol
+    for b in range(cnt):
+        tb = min(ws.bank_tn[b], sg * ws.bank_D[b, j])
+        if tb <= best_t:
+            continue
+        for i in range(n):
+            s = ws.sig[f, i]
+            if s != 0:
+                tb = min(tb, s * ws.bank_D[b, i])
+                if tb <= best_t:
+                    break
+        if tb > best_t:
+            best, best_t = b, tb
+    return best
+
+
+@njit(cache=True)
+def _add_row(S, A: np.ndarray, c: np.ndarray, j: int, side: int, row: np.ndarray) -> None:
+    """Add neuron j's row for ``side`` to S: active (1) a_j u + c_j >= t, i.e. -a_j u + t <= c_j;
+    inactive (0) -(a_j u + c_j) >= t, i.e. a_j u + t <= -c_j."""
+    sg = 1.0 if side == 1 else -1.0
+    for k in range(A.shape[1]):
+        row[k] = -sg * A[j, k]
+    lp.add_row(S, row, sg * c[j], 1.0)
+
+
+@njit(cache=True)
+def _note_row(ws: Workspace, f: int, j: int, side: int) -> None:
+    ws.sig[f, j] = 1 if side == 1 else -1
+    ws.rows[f, ws.nrow[f]] = j
+    ws.nrow[f] += 1
+
+
+@njit(cache=True)
+def _lp(ws: Workspace, S, tol: float, hint: np.ndarray, u: np.ndarray, y: np.ndarray) -> tuple[bool, float, float]:
+    """Solve the LP S (warm) and certify it: (ok, margin, bound) with margin <= optimum <= bound, margin
+    measured at u (clipped into the box) and bound from the multipliers, both independent of the
+    pivoting; ok False when the simplex failed or the two disagree about "> tol" twice (the second
+    time from a cold start at ``hint``)."""
+    m = lp.num_rows(S)
+    cap = S.ub[S.lo.size]
+    ws.stats[S_LPS] += 1
+    for attempt in range(2):
+        status = lp.solve(S, lp.MAX_PIVOTS)
+        ws.stats[S_PIVOTS] += lp.last_pivots(S)
+        if status == lp.OPTIMAL:
+            lp.solution(S, u)
+            margin, _ = lp.certify_point(S.G, S.r, S.w, m, S.lo, S.hi, u)
+            margin = min(margin, cap)
+            lp.duals(S, y)
+            bound = lp.certify_bound(S.G, S.r, S.w, m, S.lo, S.hi, cap, y)
+            if margin > tol or bound <= tol:
+                return True, margin, bound
+        ws.stats[S_RETRY] += 1
+        lp.init(S, hint)  # a cold start from a point of the cell
+    return False, 0.0, 0.0
+
+
+@njit(cache=True)
+def _margin_at(S, u: np.ndarray) -> float:
+    """The margin of u (inside the box) to every row of S."""
+    m = lp.num_rows(S)
+    out = np.inf
+    for i in range(m):
+        a = S.r[i]
+        for k in range(u.size):
+            a -= S.G[i, k] * u[k]
+        out = min(out, a)
+    return out
+
+
+@njit(cache=True)
+def _emit(ws: Workspace, S, f: int, last: bool, lo: np.ndarray, hi: np.ndarray, tol: float, hw: float) -> None:
+    k = ws.out_n[0]
+    d = lo.size
+    ws.out_st[k, :] = ws.st[f]
+    ws.out_sig[k, :] = ws.sig[f]
+    ws.out_rows[k, :] = ws.rows[f]
+    ws.out_nrow[k] = ws.nrow[f]
+    t = ws.t[f]
+    if last:
+        # The certified ball: centre clip(w, lo + rho, hi - rho), radius rho (module docstring).
+        rho = min(t / (1.0 + math.sqrt(d)), hw)
+        for i in range(d):
+            ws.out_w[k, i] = min(max(ws.w[f, i], lo[i] + rho), hi[i] - rho)
+        ws.out_t[k] = rho
+        ws.out_check[k] = not rho > tol
+    else:
+        ws.out_w[k, :] = ws.w[f]
+        ws.out_t[k] = t
+        ws.out_check[k] = False
+        m = lp.num_rows(S)
+        for i in range(m):
+            ws.out_basis[k, i] = S.basis[i]
+        for i in range(d + 1 + m):
+            ws.out_status[k, i] = S.status[i]
+    ws.out_n[0] = k + 1
+
+
+@njit(cache=True)
+def _plan(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: float, noise: float,
+          row: np.ndarray, u: np.ndarray, y: np.ndarray) -> bool:
+    """Test each unsettled neuron once against the whole node: a far side that holds no point of margin
+    > tol settles the neuron for every sub-cell; far witnesses go to the bank.  Then order the neurons:
+    settled first, then far from the node's witness first.  False if an LP failed."""
+    n = A.shape[0]
+    S0 = frames[0]
+    scratch = frames[n + 1]
+    w0 = ws.w[0]
+    for j in range(n):
+        if ws.fixed[j] >= 0:
+            ws.stats[S_SKIP] += 1
+            continue
+        near = 1 if _dist(A, c, j, w0) > 0 else 0
+        if _bank_find(ws, 0, j, 1 - near, tol) >= 0:
+            ws.stats[S_BANK] += 1
+            continue
+        lp.copy_into(scratch, S0, 0)
+        _add_row(scratch, A, c, j, 1 - near, row)
+        ok, margin, bound = _lp(ws, scratch, tol, w0, u, y)
+        if not ok:
+            return False
+        if margin > tol:
+            _bank_add(ws, A, c, frames, m0, u)
+        else:
+            ws.stats[S_EMPTY] += 1
+            if margin > noise:
+                ws.stats[S_THIN] += 1
+            ws.fixed[j] = near
+            ws.keep[j] = bound >= -noise
+    key = np.empty(n)
+    for j in range(n):
+        key[j] = -np.inf if ws.fixed[j] >= 0 else -abs(_dist(A, c, j, w0))
+    ws.order[:] = np.argsort(key)
+    return True
+
+
+@njit(cache=True)
+def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: float, noise: float,
+          last: bool, max_lps: int) -> int:
+    """Run (or resume) the search of the node begun by :func:`start`; children go to the ``out_*``
+    arrays (the caller reads ``out_n[0]`` of them and resets it to 0 between calls).  Returns DONE,
+    PAUSED or FAILED."""
+    n, d = A.shape
+    S0 = frames[0]
+    lo, hi = S0.lo, S0.hi
+    hw = np.inf
+    for i in range(d):
+        hw = min(hw, 0.5 * (hi[i] - lo[i]))
+    cap_out = ws.out_st.shape[0]
+    u = np.empty(d)
+    v = np.empty(d)
+    row = np.empty(d)
+    y = np.empty(S0.G.shape[0])
+    lps0 = ws.stats[S_LPS]
+    if ws.top[0] == -2:
+        if not _plan(ws, frames, A, c, m0, tol, noise, row, u, y):
+            return FAILED
+        ws.top[0] = 0
+    while ws.top[0] >= 0:
+        if ws.out_n[0] >= cap_out or ws.stats[S_LPS] - lps0 >= max_lps:
+            return PAUSED
+        f = ws.top[0]
+        if not ws.alive[f]:
+            ws.top[0] -= 1
+            continue
+        Sf = frames[f]
+        p = ws.pos[f]
+        if p == n:
+            _emit(ws, Sf, f, last, lo, hi, tol, hw)
+            ws.alive[f] = False
+            ws.top[0] -= 1
+            continue
+        j = ws.order[p]
+        wf = ws.w[f]
+        ws.pos[f] = p + 1
+        if ws.fixed[j] >= 0:
+            s = ws.fixed[j]
+            ws.st[f, j] = s
+            if ws.keep[j]:
+                _add_row(Sf, A, c, j, s, row)
+                _note_row(ws, f, j, s)
+                sd = _dist(A, c, j, wf) * (1.0 if s == 1 else -1.0)
+                if sd < ws.t[f]:
+                    ws.t[f] = sd
+                if not ws.t[f] > tol:  # the witness is too close to the row: one LP finds another
+                    ok, margin, bound = _lp(ws, Sf, tol, wf, u, y)
+                    if not ok:
+                        return FAILED
+                    if margin > tol:
+                        ws.w[f, :] = u
+                        ws.t[f] = margin
+                    else:
+                        ws.stats[S_EMPTY] += 1
+                        if margin > noise:
+                            ws.stats[S_THIN] += 1
+                        ws.alive[f] = False
+            continue
+        delta = _dist(A, c, j, wf)
+        near = 1 if delta > 0 else 0
+        far = 1 - near
+        sfar = 1.0 if far == 1 else -1.0
+        dist = abs(delta)
+        # --- the far side: a banked witness, a step across the hyperplane, or one LP (into u) ---
+        far_ok = False
+        far_margin = 0.0
+        far_bound = np.inf
+        b = _bank_find(ws, f, j, far, tol)
+        if b >= 0:
+            ws.stats[S_BANK] += 1
+            far_ok = True
+            u[:] = ws.bank_u[b]
+            far_margin = min(ws.bank_tn[b], sfar * ws.bank_D[b, j])
+            for i in range(n):
+                if ws.sig[f, i] != 0:
+                    far_margin = min(far_margin, ws.sig[f, i] * ws.bank_D[b, i])
+        elif ws.t[f] > dist + 2 * tol:
+            # Step from w across the hyperplane by half the spare margin, clipped into the box, and
+            # measure every margin there exactly (clipping can only shorten the step).
+            step = dist + 0.5 * (ws.t[f] - dist)
+            for k in range(d):
+                u[k] = min(max(wf[k] + sfar * step * A[j, k], lo[k]), hi[k])
+            mf = min(_margin_at(Sf, u), sfar * _dist(A, c, j, u))
+            if mf > tol:
+                ws.stats[S_STEP] += 1
+                far_ok = True
+                far_margin = mf
+        g = f + 1
+        lp.copy_into(frames[g], Sf, m0)
+        _add_row(frames[g], A, c, j, far, row)
+        ws.st[g, :] = ws.st[f]
+        ws.sig[g, :] = ws.sig[f]
+        ws.rows[g, :] = ws.rows[f]
+        ws.nrow[g] = ws.nrow[f]
+        _note_row(ws, g, j, far)
+        ws.st[g, j] = far
+        if not far_ok:
+            ok, margin, bound = _lp(ws, frames[g], tol, wf, u, y)
+            if not ok:
+                return FAILED
+            if margin > tol:
+                far_ok = True
+                far_margin = margin
+                _bank_add(ws, A, c, frames, m0, u)
+            else:
+                ws.stats[S_EMPTY] += 1
+                if margin > noise:
+                    ws.stats[S_THIN] += 1
+                far_bound = bound
+        # --- the near side stays in frame f: its row unless the far side is empty ---
+        if far_ok or far_bound >= -noise:
+            _add_row(Sf, A, c, j, near, row)
+            _note_row(ws, f, j, near)
+        ws.st[f, j] = near
+        if dist < ws.t[f]:
+            ws.t[f] = dist
+        if not ws.t[f] > tol:
+            ok, margin, bound = _lp(ws, Sf, tol, wf, v, y)
+            if not ok:
+                return FAILED
+            if margin > tol:
+                ws.w[f, :] = v
+                ws.t[f] = margin
+            else:
+                ws.stats[S_EMPTY] += 1
+                if margin > noise:
+                    ws.stats[S_THIN] += 1
+                ws.alive[f] = False
+        if far_ok:
+            ws.w[g, :] = u
+            ws.t[g] = far_margin
+            ws.pos[g] = p + 1
+            ws.alive[g] = True
+            ws.top[0] = g
+    return DONE
