@@ -76,7 +76,7 @@ class Domain:
         """
         lo, hi = self.lo.copy(), self.hi.copy()
         if self.A_ub.shape[0] and not self.bounded:
-            lo, hi = _lp_box(self.A_ub, self.b_ub, lo, hi)
+            lo, hi = lp_box(self.A_ub, self.b_ub, lo, hi)
         if self.basis is None:
             return lo, hi
         Vp, Vn = np.clip(self.basis, 0, None), np.clip(self.basis, None, 0)
@@ -116,7 +116,33 @@ class Domain:
         return out
 
 
-def _lp_box(A, b, lo, hi):
+def lp_box(A: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The box [lo, hi] tightened to the polytope A u <= b within it: per coordinate one LP for each end.
+
+    Parameters
+    ----------
+    A, b : numpy.ndarray
+        The polytope's rows.
+    lo, hi : numpy.ndarray
+        Column bounds (may be infinite).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The tightened (lo, hi); an end stays infinite when the polytope is unbounded that way.
+
+    Raises
+    ------
+    InputError
+        The polytope is empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lo, hi = lp_box(np.array([[1.0, 1.0]]), np.array([1.0]), np.zeros(2), np.full(2, np.inf))
+    >>> lo.tolist(), hi.tolist()
+    ([0.0, 0.0], [1.0, 1.0])
+    """
     from scipy.optimize import linprog
     lo, hi = lo.copy(), hi.copy()
     bounds = [(None if not np.isfinite(lo[i]) else lo[i], None if not np.isfinite(hi[i]) else hi[i])
@@ -134,6 +160,42 @@ def _lp_box(A, b, lo, hi):
             elif res.status == 2:
                 raise InputError("polytope domain is empty")
     return lo, hi
+
+
+def domain_rows(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
+    """The domain as unit-normal rows ``rows u <= rhs``: its finite box faces, then its ``A_ub`` rows.
+
+    Parameters
+    ----------
+    domain : Domain
+        Any domain.
+
+    Returns
+    -------
+    rows : numpy.ndarray
+        (m, d) unit normals (no rows for all of R^d).
+    rhs : numpy.ndarray
+        (m,) offsets.
+
+    Examples
+    --------
+    >>> rows, rhs = domain_rows(Box(-1, 2, 1))
+    >>> rows.ravel().tolist(), rhs.tolist()
+    ([1.0, -1.0], [2.0, 1.0])
+    """
+    d = domain.dim
+    rows, rhs = [], []
+    eye = np.eye(d)
+    for i in range(d):
+        if np.isfinite(domain.hi[i]):
+            rows.append(eye[i]); rhs.append(domain.hi[i])
+        if np.isfinite(domain.lo[i]):
+            rows.append(-eye[i]); rhs.append(-domain.lo[i])
+    for a, b in zip(domain.A_ub, domain.b_ub):
+        nrm = np.linalg.norm(a)
+        if nrm > 0:
+            rows.append(a / nrm); rhs.append(b / nrm)
+    return np.array(rows).reshape(-1, d), np.array(rhs)
 
 
 def _check_box(lo: np.ndarray, hi: np.ndarray) -> None:

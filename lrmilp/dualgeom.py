@@ -88,7 +88,7 @@ class DualSearch:
             t = -np.inf
         if not t > enum.tol:
             # Decide by the rule with HiGHS (one LP): the box cut by the rows holds a ball > tol or not.
-            from .chebyshev import chebyshev_ball
+            from .lp.chebyshev import chebyshev_ball
             rows = np.vstack([G, enum.rows]) if len(G) else enum.rows
             rhs = np.r_[r, enum.rhs]
             tb, ub = chebyshev_ball(rows, rhs, self.t_cap)
@@ -188,7 +188,7 @@ def _exact_ball(enum: "TreeEnumerator", search: DualSearch, node: Node, Ahat: np
     """The largest ball of a leaf whose certified ball was not above tol: one HiGHS Chebyshev LP on its
     rows (the node's, the layer's, the box's).  Rare: the leaf's margin lies within a factor 1 + sqrt(d)
     of tol."""
-    from .chebyshev import chebyshev_ball
+    from .lp.chebyshev import chebyshev_ball
     m = node.m
     pres = np.flatnonzero(sig)
     rows = np.vstack([node.S.G[:m], -sig[pres, None] * Ahat[pres], enum.rows])

@@ -43,8 +43,8 @@ import numpy as np
 from .bounds import Bounds, interval_bounds
 from . import frontier
 from .blas import single_blas_thread
-from .chebyshev import HighsChebyshevLP, chebyshev_ball
-from .domains import Domain
+from .lp.chebyshev import HighsChebyshevLP, chebyshev_ball
+from .domains import Domain, domain_rows
 from .interrupts import stop_signals
 from .network import Network
 from .parity import ParityState
@@ -146,23 +146,6 @@ def tree_result(stats: TreeStats, *, stopped: str | None, seconds: float, tolera
                               **extra},
                        thin_dropped=stats.thin_dropped,
                        min_margin=None if math.isinf(stats.min_margin) else float(stats.min_margin))
-
-
-def domain_rows(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
-    """The domain as unit-normal rows a u <= r (box faces and A_ub rows)."""
-    d = domain.dim
-    rows, rhs = [], []
-    eye = np.eye(d)
-    for i in range(d):
-        if np.isfinite(domain.hi[i]):
-            rows.append(eye[i]); rhs.append(domain.hi[i])
-        if np.isfinite(domain.lo[i]):
-            rows.append(-eye[i]); rhs.append(-domain.lo[i])
-    for a, b in zip(domain.A_ub, domain.b_ub):
-        nrm = np.linalg.norm(a)
-        if nrm > 0:
-            rows.append(a / nrm); rhs.append(b / nrm)
-    return np.array(rows).reshape(-1, d), np.array(rhs)
 
 
 def choose_geometry(domain: Domain) -> str:

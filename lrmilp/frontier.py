@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import enumeration  # at call time only: enumeration imports this module
-from .chebyshev import SharedRows, solve_batch
+from .lp.chebyshev import SharedRows, solve_batch
 
 if TYPE_CHECKING:
     from .enumeration import TreeEnumerator

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .domains import Domain, _lp_box
+from .domains import Domain, lp_box
 from .errors import InputError
 from .network import Network
 
@@ -97,7 +97,7 @@ def parameter_box(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
     """Bounds on the domain's parameters: its column bounds, tightened by LP for a polytope."""
     lo, hi = domain.lo.astype(float), domain.hi.astype(float)
     if domain.A_ub.shape[0] and not domain.bounded:
-        lo, hi = _lp_box(domain.A_ub, domain.b_ub, lo, hi)
+        lo, hi = lp_box(domain.A_ub, domain.b_ub, lo, hi)
     return lo, hi
 
 

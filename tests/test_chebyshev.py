@@ -1,4 +1,4 @@
-"""The batched dense Chebyshev LP (lrmilp.chebyshev.solve_batch) against scipy's HiGHS, which shares no
+"""The batched dense Chebyshev LP (lrmilp.lp.chebyshev.solve_batch) against scipy's HiGHS, which shares no
 code with it, including warm starts, the HiGHS fallback and corrupted bases."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-import lrmilp.chebyshev as ch
-from lrmilp.chebyshev import RADIUS_CAP, SharedRows, solve_batch
+import lrmilp.lp.chebyshev as ch
+from lrmilp.lp.chebyshev import RADIUS_CAP, SharedRows, solve_batch
 from lrmilp.domains import Box
-from lrmilp.enumeration import domain_rows
+from lrmilp.domains import domain_rows
 
 
 def _reference(shared: SharedRows, A: np.ndarray, c: np.ndarray, sig: np.ndarray) -> float:

@@ -40,8 +40,9 @@ import numpy as np
 
 from ..bounds import tighten
 from ..domains import Domain
-from ..chebyshev import chebyshev_ball
-from ..enumeration import CountResult, RegionWriter, domain_rows
+from ..lp.chebyshev import chebyshev_ball
+from ..domains import domain_rows
+from ..enumeration import CountResult, RegionWriter
 from ..errors import InputError, SolverUnavailable
 from ..formulations.backends import to_gurobi, to_scip
 from ..formulations.bigm import LinearModel, build_bigm

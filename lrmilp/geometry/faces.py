@@ -23,8 +23,9 @@ import highspy
 import numpy as np
 
 from ..domains import Domain
-from ..chebyshev import RADIUS_CAP
-from ..enumeration import TreeEnumerator, domain_rows
+from ..lp.chebyshev import RADIUS_CAP
+from ..domains import domain_rows
+from ..enumeration import TreeEnumerator
 from ..network import balanced
 from ..tolerance import resolve_tolerance
 from ..errors import InputError

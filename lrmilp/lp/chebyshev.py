@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from .formulations.highs import new_highs
+from ..formulations.highs import new_highs
 
 RADIUS_CAP = 1.0
 """Default cap: Chebyshev LPs maximise min(margin, cap), so they stay bounded on unbounded domains (the
