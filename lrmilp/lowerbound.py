@@ -38,7 +38,7 @@ import numpy as np
 
 from .counting import tree_bounds
 from .domains import Domain
-from .enumeration import TreeEnumerator
+from .search import TreeSearch
 from .tolerance import resolve_tolerance
 from .errors import InputError, SolverUnavailable
 from .interrupts import stop_signals, worker_init
@@ -78,7 +78,7 @@ class TreeOracle:
         if state is None:
             return INFEASIBLE, None  # the XORs contradict each other: no pattern at all
         found = []
-        enum = TreeEnumerator(self.net, self.domain, tol=self.tolerance, bounds=self.bounds, parity=state, max_regions=1,
+        enum = TreeSearch(self.net, self.domain, tol=self.tolerance, bounds=self.bounds, parity=state, max_regions=1,
                               time_limit=time_limit, on_region=lambda p, u, r: found.append(p))
         enum.run()
         self.lps += enum.stats.lps

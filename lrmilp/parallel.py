@@ -2,7 +2,7 @@
 
 **Tasks.**  A task is a node of the search tree entering layer k, named by the states of the ReLU
 neurons before layer k (its *prefix*): pure data, rebuilt on the worker by
-:meth:`~lrmilp.enumeration.TreeEnumerator.run_prefix`.  The root task (k = 0) is the whole search.
+:meth:`~lrmilp.search.TreeSearch.run_prefix`.  The root task (k = 0) is the whole search.
 
 **Dynamic splitting.**  A task runs for at most ``budget`` seconds as an ordinary depth-first search;
 after that, every node it reaches at a layer boundary below its own layer is returned as a new task
@@ -49,7 +49,8 @@ import numpy as np
 
 from .bounds import Bounds, default_jobs  # noqa: F401  (default_jobs: lrmilp.parallel's public API)
 from .domains import Domain
-from .enumeration import CountResult, TreeEnumerator, TreeStats, choose_geometry, tree_result
+from .cells import choose_geometry
+from .search import CountResult, TreeSearch, TreeStats, tree_result
 from .errors import InputError
 from .interrupts import deferred, stop_signals, worker_init
 from .network import Network, pack_pattern, unpack_pattern
@@ -85,14 +86,14 @@ class _Context:
 _WORKER: dict = {}
 
 
-def _enumerator(ctx: _Context) -> tuple[TreeEnumerator, list, list]:
+def _enumerator(ctx: _Context) -> tuple[TreeSearch, list, list]:
     """This worker's enumerator for ``ctx`` (built once; its warm LP is reused across tasks)."""
     # Keyed by the problem and by whether regions are collected: a count that writes regions must not
     # reuse an enumerator built without the callback that collects them.
     if _WORKER.get("token") != (ctx.token, ctx.collect):
         found: list = []
         children: list = []
-        enum = TreeEnumerator(ctx.net, ctx.domain, tol=ctx.tol, bounds=ctx.bounds, geometry=ctx.geometry,
+        enum = TreeSearch(ctx.net, ctx.domain, tol=ctx.tol, bounds=ctx.bounds, geometry=ctx.geometry,
                               on_region=(lambda p, u, r: found.append((pack_pattern(p), u, r))) if ctx.collect
                               else None,
                               on_split=lambda k, prefix: children.append(_key(k, prefix)))

@@ -8,7 +8,8 @@ import pytest
 from lrmilp import random_mlp
 from lrmilp.counting import count_regions
 from lrmilp.domains import AffineSlice, Box, Polytope, Unbounded
-from lrmilp.enumeration import TreeEnumerator, read_regions
+from lrmilp.regions import read_regions
+from lrmilp.search import TreeSearch
 from lrmilp.network import Dense, Network
 
 from oracles import box_rows, brute_force_count, sawtooth, zaslavsky_general
@@ -21,7 +22,7 @@ def _layers(net):
 
 def _patterns(net, dom, **kw):
     seen = []
-    enum = TreeEnumerator(net, dom, on_region=lambda p, u, r: seen.append((tuple(p), u, r)), **kw)
+    enum = TreeSearch(net, dom, on_region=lambda p, u, r: seen.append((tuple(p), u, r)), **kw)
     enum.run()
     return seen
 

@@ -18,7 +18,7 @@ from oracles import sawtooth, zaslavsky_general
 from lrmilp import random_mlp, save_npz
 from lrmilp.counting import count_regions
 from lrmilp.domains import Box, Unbounded
-from lrmilp.enumeration import TreeEnumerator
+from lrmilp.search import TreeSearch
 from lrmilp.lowerbound import FEASIBLE, INFEASIBLE, floor_pow2, lower_bound, make_oracle
 from lrmilp.parity import ParityState, XorSystem
 
@@ -89,7 +89,7 @@ def test_tree_visits_exactly_the_regions_satisfying_the_xors(widths, geometry):
 
     def regions(parity=None):
         out: list[bytes] = []
-        TreeEnumerator(net, dom, geometry=geometry, parity=parity,
+        TreeSearch(net, dom, geometry=geometry, parity=parity,
                        on_region=lambda p, u, r: out.append(p.tobytes())).run()
         return out
 

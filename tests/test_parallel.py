@@ -16,7 +16,7 @@ import pytest
 from lrmilp import load_network, random_mlp, save_npz
 from lrmilp.counting import count_regions
 from lrmilp.domains import Box, from_options
-from lrmilp.enumeration import read_regions
+from lrmilp.regions import read_regions
 from lrmilp.network import pack_pattern
 from procs import HANG_SECONDS
 

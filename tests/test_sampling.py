@@ -11,7 +11,7 @@ import pytest
 from lrmilp import random_mlp, save_npz
 from lrmilp.counting import count_regions
 from lrmilp.domains import Box, Unbounded
-from lrmilp.enumeration import read_regions
+from lrmilp.regions import read_regions
 from lrmilp.errors import InputError
 from lrmilp.network import pack_pattern
 from lrmilp.sampling import sample_patterns

@@ -22,7 +22,7 @@ from lrmilp import Dense, InputError, Network, SolverUnavailable, load_network, 
 from lrmilp.counting import count_regions
 from lrmilp.counting.solvers import auto_radius, count_with_solver
 from lrmilp.domains import Box, Polytope, Unbounded, from_options, plane
-from lrmilp.enumeration import read_regions
+from lrmilp.regions import read_regions
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
 HAVE_SCIP = importlib.util.find_spec("pyscipopt") is not None

@@ -14,7 +14,7 @@ import pytest
 from lrmilp import load_network, random_mlp
 from lrmilp.counting import count_regions
 from lrmilp.domains import Box, Unbounded
-from lrmilp.enumeration import TreeEnumerator
+from lrmilp.search import TreeSearch
 from lrmilp.errors import InputError
 from lrmilp.network import Dense, Network, balanced
 from lrmilp.tolerance import DEFAULT_REL_TOL, resolve_tolerance
@@ -109,7 +109,7 @@ def test_every_geometry_follows_the_same_rule(n0, geometries):
         expected = len(brute_force_count(layers, origin=np.zeros(n0), basis=np.eye(n0), A_dom=A, b_dom=b,
                                          tol=t.tol))
         for geometry in geometries:
-            enum = TreeEnumerator(net, dom, tol=t, geometry=geometry)
+            enum = TreeSearch(net, dom, tol=t, geometry=geometry)
             stats = enum.run()
             assert stats.regions == expected, (geometry, tol)
             if tol is None:

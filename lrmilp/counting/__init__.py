@@ -1,7 +1,7 @@
 """Region counting on one API: the one-tree enumerator and the solver-based peers.
 
 :func:`count_regions` is what the CLI's ``lrmilp count`` calls.  ``method="tree"`` (default) is
-:mod:`lrmilp.enumeration`; ``"milp"``, ``"scip"`` and ``"gurobi"`` are cross-checks built on the
+:mod:`lrmilp.search`; ``"milp"``, ``"scip"`` and ``"gurobi"`` are cross-checks built on the
 big-M formulation of :mod:`lrmilp.formulations.bigm`.
 """
 
@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..bounds import Bounds, tighten
 from ..domains import Domain
-from ..enumeration import CountResult, TreeEnumerator, TreeStats, choose_geometry, tree_result
+from ..cells import choose_geometry
+from ..search import CountResult, TreeSearch, TreeStats, tree_result
 from ..errors import InputError
 from ..network import Network, balanced
 from ..outputs import check_distinct, check_writable
@@ -80,7 +81,7 @@ def count_tree(net: Network, domain: Domain, *, tol: "float | Tolerance | None" 
                regions_out: str | Path | None = None, bound_method: str = "lp",
                progress: bool = False, dask: str | None = None, checkpoint: str | Path | None = None,
                task_budget: float | None = None) -> CountResult:
-    """The one-tree enumerator (see :mod:`lrmilp.enumeration`); the regions file, when asked for, holds
+    """The one-tree enumerator (see :mod:`lrmilp.search`); the regions file, when asked for, holds
     exactly the ``regions`` reported."""
     t0 = time.perf_counter()
     net = balanced(net)  # exact power-of-two rescaling: the same regions, no overflow in norms
@@ -97,7 +98,7 @@ def count_tree(net: Network, domain: Domain, *, tol: "float | Tolerance | None" 
                               dask=dask, checkpoint=checkpoint,
                               budget=task_budget)
     writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
-    enum = TreeEnumerator(net, domain, tol=tolerance, bounds=bounds, on_region=writer.write if writer else None,
+    enum = TreeSearch(net, domain, tol=tolerance, bounds=bounds, on_region=writer.write if writer else None,
                           time_limit=None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3),
                           max_regions=max_regions, progress=progress)
     try:
@@ -115,5 +116,4 @@ def count_tree(net: Network, domain: Domain, *, tol: "float | Tolerance | None" 
                 raise RuntimeError(f"internal error: {writer.count} regions written, {stats.regions} counted")
             stats.regions = writer.count
     return tree_result(stats, stopped=enum.stopped, seconds=time.perf_counter() - t0, tolerance=tolerance,
-                       geometry=enum.geometry, bounds=bounds, domain=domain,
-                       lp_retries=enum.lp.retries if enum.lp else 0)
+                       geometry=enum.geometry, bounds=bounds, domain=domain)

@@ -42,12 +42,13 @@ from ..bounds import tighten
 from ..domains import Domain
 from ..lp.chebyshev import chebyshev_ball
 from ..domains import domain_rows
-from ..enumeration import CountResult, RegionWriter
 from ..errors import InputError, SolverUnavailable
 from ..formulations.backends import to_gurobi, to_scip
 from ..formulations.bigm import LinearModel, build_bigm
 from ..formulations.highs import to_highspy
 from ..network import Network, balanced
+from ..regions import RegionWriter
+from ..search import CountResult
 from ..tolerance import Tolerance, parameter_box, resolve_tolerance
 
 METHODS = ("milp", "scip", "gurobi")

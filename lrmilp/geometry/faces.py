@@ -3,7 +3,7 @@
 Each region the one-tree enumerator finds is the polyhedron {u : n_i . u <= r_i} of its pattern's
 neuron hyperplanes (unit rows, signs from the pattern) and the domain's rows.  A row is a *facet* iff
 the region's face on it holds a (d-1)-ball of radius > ``tol`` — the facet analogue of the region
-tolerance of :mod:`lrmilp.enumeration`.  Decided per row, cheapest first:
+tolerance of :mod:`lrmilp.tolerance`.  Decided per row, cheapest first:
 
 1. rows whose hyperplane misses the domain's bounding box are redundant (no LP);
 2. ray shooting from the region's interior point p, towards each row's hyperplane and in random
@@ -25,7 +25,7 @@ import numpy as np
 from ..domains import Domain
 from ..lp.chebyshev import RADIUS_CAP
 from ..domains import domain_rows
-from ..enumeration import TreeEnumerator
+from ..search import TreeSearch
 from ..network import balanced
 from ..tolerance import resolve_tolerance
 from ..errors import InputError
@@ -95,7 +95,7 @@ def region_faces(net: Network, domain: Domain, *, tol: float | None = None, rays
     net = balanced(net)  # the same regions; no overflow in norms
     tol = resolve_tolerance(net, domain, optional_positive_finite("tol", tol)).tol
     regions: list[tuple[np.ndarray, np.ndarray]] = []
-    enum = TreeEnumerator(net, domain, tol=tol, time_limit=time_limit, max_regions=max_regions,
+    enum = TreeSearch(net, domain, tol=tol, time_limit=time_limit, max_regions=max_regions,
                           on_region=lambda p, u, r: regions.append((p, u)))
     enum.run()
     dom_rows, dom_rhs = domain_rows(domain)

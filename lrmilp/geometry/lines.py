@@ -6,7 +6,7 @@ pre-activation alpha + t beta changes sign at t = -alpha / beta, and each piece 
 changes inside it.  All pieces of all lines are processed together as flat numpy arrays, so many
 lines cost a few matrix products per layer.
 
-Tolerance: as in :mod:`lrmilp.enumeration`, a piece counts as a region iff it holds a ball of radius
+Tolerance: as in :mod:`lrmilp.tolerance`, a piece counts as a region iff it holds a ball of radius
 > ``tol`` in the line's parameter t, i.e. its t-length exceeds 2 tol; thinner pieces are dropped and
 the breakpoint between their neighbours is the middle of the gap.  So on a segment the count equals
 ``count_regions(net, segment(a, b), tol=tol)``.

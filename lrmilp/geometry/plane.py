@@ -8,7 +8,7 @@ values ``u1 L[c, 0] + u2 L[c, 1] + L[c, 2]`` (valid on the whole cell).
 Per ReLU layer: the neurons whose zero line crosses each cell are found from the vertex signs, and
 in rounds every cell is split by the next neuron on its own list, all cells of a round at once
 (vectorised over ragged polygons).  A part counts iff it holds a ball of radius > ``tol`` (as in
-:mod:`lrmilp.enumeration`), so the count equals ``count_regions`` on the same AffineSlice.
+:mod:`lrmilp.cells.polygon`), so the count equals ``count_regions`` on the same AffineSlice.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..domains import Domain
-from ..enumeration import _inradius_polygon
+from ..cells.polygon import polygon_inradius
 from ..tolerance import RULE, resolve_tolerance
 from ..errors import InputError
 from ..network import Network
@@ -59,7 +59,7 @@ def _inradius_ok(V: np.ndarray, cid: np.ndarray, tol: float) -> np.ndarray:
     unsure = np.flatnonzero(~ok & (2 * r > tol) & (np.bincount(cid, minlength=len(st)) >= 3))
     ends = np.append(st[1:], len(cid))
     for c in unsure:
-        ok[c] = _inradius_polygon(V[st[c]:ends[c]], tol) > tol
+        ok[c] = polygon_inradius(V[st[c]:ends[c]], tol) > tol
     return ok
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..enumeration import _clip
+from ..cells.polygon import clip_polygon
 from ..errors import InputError
 from ..outputs import AtomicFile
 from .plane import PlanePartition
@@ -40,7 +40,7 @@ def decision_segments(part: PlanePartition) -> list[np.ndarray]:
             v = vals[:, 0]
             if v.max() <= 0 or v.min() >= 0:
                 continue
-            piece = _clip(poly, G[0], h[0], True)
+            piece = clip_polygon(poly, G[0], h[0], True)
             on = np.abs(piece @ G[0] + h[0]) <= TIE_TOL * scale
             segs.extend(_edges_where(piece, on))
             continue
@@ -51,7 +51,7 @@ def decision_segments(part: PlanePartition) -> list[np.ndarray]:
             piece = poly
             for d in range(G.shape[0]):
                 if d != c and len(piece) >= 3:
-                    piece = _clip(piece, G[c] - G[d], h[c] - h[d], True)
+                    piece = clip_polygon(piece, G[c] - G[d], h[c] - h[d], True)
             if len(piece) < 3:
                 continue
             o = piece @ G.T + h

@@ -1,31 +1,27 @@
 """The ``batch`` geometry: a layer at a time inside one node, vectorised over the node's sub-cells.
 
-The tree is the one of :mod:`lrmilp.enumeration` — depth first from layer to layer — but inside a node
-(a cell P entering ReLU layer k) the layer's neurons are decided for the whole *frontier* of P's
-sub-cells at once: one neuron, every sub-cell, a handful of numpy operations and one batch of
-Chebyshev LPs (:func:`lrmilp.chebyshev.solve_batch`), instead of one Python call chain and one HiGHS
-solve per sub-cell.  The decisions per sub-cell are the LP geometry's, in the same order of tests
-(module docstring of :mod:`lrmilp.enumeration`): fixed sign, ball split (no LP), else one LP for the
-far side, and one more only when the near side's ball falls to tol.  Each sub-cell carries the
-dual-feasible basis of its latest LP (or its parent's), which warm-starts its next LP.
+Inside a node (a cell P entering ReLU layer k) the layer's neurons are decided for the whole
+*frontier* of P's sub-cells at once: one neuron, every sub-cell, a handful of numpy operations and one
+batch of Chebyshev LPs (:func:`lrmilp.lp.chebyshev.solve_batch`), instead of one Python call chain and
+one HiGHS solve per sub-cell.  The decisions per sub-cell are the ``lp`` geometry's, in the same order
+of tests (:mod:`lrmilp.cells.lp`): fixed sign, ball split (no LP), else one LP for the far side, and
+one more only when the near side's ball falls to tol.  Each sub-cell carries the dual-feasible basis of
+its latest LP (or its parent's), which warm-starts its next LP.
 
-Bounded domains only (the dense LP starts from the box's rows) and no XOR constraints; the enumerator
-uses the ``lp`` geometry otherwise.  Frontiers whose basis inverses exceed ``CHUNK_BYTES`` are split and walked one part
-after the other, so memory stays bounded whatever the layer width.
+Bounded domains only (the dense LP starts from the box's rows) and no XOR constraints (the registry
+uses the ``lp`` geometry for those).  Frontiers whose basis inverses exceed ``CHUNK_BYTES`` are split
+and walked one part after the other, so memory stays bounded whatever the layer width.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import enumeration  # at call time only: enumeration imports this module
-from .lp.chebyshev import SharedRows, solve_batch
-
-if TYPE_CHECKING:
-    from .enumeration import TreeEnumerator
+from ..domains import Domain
+from ..lp.chebyshev import SharedRows, solve_batch
+from .base import Cells, LayerCut, PrefixRow, Visit, chebyshev_row, settled_by_bounds
 
 CHUNK_BYTES = 2 << 20
 """A frontier whose basis inverses would take more than this is split.  It bounds memory, and keeps a
@@ -74,67 +70,77 @@ class Frontier:
                           for f in ("centers", "radii", "sig", "states", "B", "Binv")))
 
 
-def root_node(enum: "TreeEnumerator", hyper: list[tuple[np.ndarray, float, bool]]) -> Node | None:
-    """The node of the domain cut by ``hyper`` (unit normal, offset, state) rows, with its exact ball (one
-    LP), or None when it holds no ball of radius > tol."""
-    shared = SharedRows.of_domain(enum.rows, enum.rhs, enum.cap)
-    if hyper:
-        rows, rhs = zip(*(enumeration.TreeEnumerator._row(u, c, 1.0, st) for u, c, st in hyper))
-        shared = shared.extend(np.array(rows), np.array(rhs))
-    B, Binv = shared.first_basis()
-    d = enum.domain.dim
-    # No layer rows: one absent dummy row (sig 0) keeps the batch's arrays non-empty.
-    res = solve_batch(shared, np.zeros((1, d)), np.zeros(1), np.zeros((1, 1), dtype=np.int8), B[None], Binv[None])
-    enum.stats.lps += 1
-    if res.t[0] <= enum.tol:
-        return None
-    return Node(shared, res.U[0], float(res.t[0]), res.B[0], res.Binv[0])
+class BatchCells(Cells):
+    """Frontiers of sub-cells decided together by batched dense LPs; bounded domains, no XORs."""
+
+    name = "batch"
+    parity = False
+
+    @classmethod
+    def check(cls, domain: Domain) -> None:
+        if not domain.bounded:
+            raise cls.refuse(domain, "a bounded domain")
+
+    def root(self, rows: list[PrefixRow]) -> Node | None:
+        """The node of the domain cut by ``rows``, with its exact ball (one LP)."""
+        walk = self.walk
+        shared = SharedRows.of_domain(walk.rows, walk.rhs, walk.cap)
+        if rows:
+            G, h = zip(*(chebyshev_row(u, c, 1.0, st) for u, c, st in rows))
+            shared = shared.extend(np.array(G), np.array(h))
+        B, Binv = shared.first_basis()
+        d = walk.domain.dim
+        # No layer rows: one absent dummy row (sig 0) keeps the batch's arrays non-empty.
+        res = solve_batch(shared, np.zeros((1, d)), np.zeros(1), np.zeros((1, 1), dtype=np.int8), B[None], Binv[None])
+        walk.stats.lps += 1
+        if res.t[0] <= walk.tol:
+            return None
+        return Node(shared, res.U[0], float(res.t[0]), res.B[0], res.Binv[0])
+
+    def witness(self, cell: Node) -> tuple[np.ndarray, float]:
+        return cell.center, cell.radius
+
+    def split(self, cell: Node, layer: LayerCut, visit: Visit) -> None:
+        """Enumerate ReLU layer ``layer`` inside the node ``cell``."""
+        lay = _Layer(self.walk, layer, visit, cell)
+        fixed, keep_row = _plan(lay)
+        sig0 = np.where(keep_row, np.where(fixed == 1, 1, -1), 0).astype(np.int8)
+        frontier = Frontier(cell.center[None, :].copy(), np.array([cell.radius]), sig0[None, :],
+                            (fixed == 1)[None, :].copy(), cell.B[None, :].copy(), cell.Binv[None].copy())
+        live = np.flatnonzero(fixed < 0)
+        # Peripheral hyperplanes first: one far from the cell's centre cuts few sub-cells (as in lp geometry).
+        dist0 = np.abs(lay.Ahat[live] @ cell.center + lay.chat[live])
+        order = live[np.argsort(-dist0, kind="stable")]
+        chunk = max(8, int(CHUNK_BYTES // cell.Binv.nbytes))
+        _walk(lay, order, 0, frontier, chunk)
 
 
 class _Layer:
     """What every sub-cell of one node shares for one layer: the node, the layer's unit hyperplanes."""
 
-    def __init__(self, enum: "TreeEnumerator", k: int, M: np.ndarray, m: np.ndarray, node: Node) -> None:
-        self.enum, self.k, self.node = enum, k, node
-        self.setup = A, c, _, safe, _ = enum._layer_setup(k, M, m)
-        self.A, self.c = A, c
+    def __init__(self, walk, layer: LayerCut, visit: Visit, node: Node) -> None:
+        self.walk, self.layer, self.visit, self.node = walk, layer, visit, node
+        A, c, _, safe, _ = layer.planes
         self.Ahat, self.chat = A / safe[:, None], c / safe
-        self.bounds = enum._node_bounds(k, A, c)
         self.S = len(node.shared.h)
-        self.off = enum.offsets[k]
 
     def lp(self, sig: np.ndarray, B: np.ndarray, Binv: np.ndarray):
         res = solve_batch(self.node.shared, self.Ahat, self.chat, sig, B, Binv)
-        self.enum.stats.lps += len(B)
-        self.enum.stats.lp_fallbacks += res.fallbacks
+        self.walk.stats.lps += len(B)
+        self.walk.stats.lp_fallbacks += res.fallbacks
         return res
-
-
-def explore(enum: "TreeEnumerator", k: int, M: np.ndarray, m: np.ndarray, node: Node) -> None:
-    """Enumerate ReLU layer k and everything below inside ``node`` (input to layer k is M u + m)."""
-    lay = _Layer(enum, k, M, m, node)
-    fixed, keep_row = _plan(lay)
-    sig0 = np.where(keep_row, np.where(fixed == 1, 1, -1), 0).astype(np.int8)
-    frontier = Frontier(node.center[None, :].copy(), np.array([node.radius]), sig0[None, :],
-                        (fixed == 1)[None, :].copy(), node.B[None, :].copy(), node.Binv[None].copy())
-    live = np.flatnonzero(fixed < 0)
-    # Peripheral hyperplanes first: one far from the cell's centre cuts few sub-cells (as in lp geometry).
-    dist0 = np.abs(lay.Ahat[live] @ node.center + lay.chat[live])
-    order = live[np.argsort(-dist0, kind="stable")]
-    chunk = max(8, int(CHUNK_BYTES // node.Binv.nbytes))
-    _walk(lay, order, 0, frontier, chunk)
 
 
 def _plan(lay: _Layer) -> tuple[np.ndarray, np.ndarray]:
     """Per neuron: 1/0 when its sign is settled on the whole node (bounds, constancy, or an LP proving
     the far side holds no ball > tol), -1 when sub-cells must decide; and whether a settled neuron keeps
-    its row (a sliver of the other side exists).  As ``TreeEnumerator._plan_layer``."""
-    enum, node = lay.enum, lay.node
-    tol = enum.tol
+    its row (a sliver of the other side exists).  As the ``lp`` geometry's plan."""
+    walk, node = lay.walk, lay.node
+    tol, stats = walk.tol, walk.stats
     n = lay.Ahat.shape[0]
-    fixed, row, thin = enumeration.settled_by_bounds(lay.setup, lay.bounds, tol, enum.noise)
-    enum.stats.thin_dropped += thin
-    enum.stats.bound_skips += int(np.sum(fixed >= 0))
+    fixed, row, thin = settled_by_bounds(lay.layer.planes, lay.layer.node_bounds(), tol, walk.noise)
+    stats.thin_dropped += thin
+    stats.bound_skips += int(np.sum(fixed >= 0))
     live = np.flatnonzero(fixed < 0)
     delta = lay.Ahat[live] @ node.center + lay.chat[live]
     dist = np.abs(delta)
@@ -146,8 +152,8 @@ def _plan(lay: _Layer) -> tuple[np.ndarray, np.ndarray]:
         sig[np.arange(test.size), test] = np.where(s_center, -1, 1)  # the far side of each
         res = lay.lp(sig, np.repeat(node.B[None], test.size, 0), np.repeat(node.Binv[None], test.size, 0))
         empty = res.t <= tol
-        enum.stats.lps_empty += int(empty.sum())
-        enum.stats.thin_dropped += int(np.sum(empty & (res.t > enum.noise)))
+        stats.lps_empty += int(empty.sum())
+        stats.thin_dropped += int(np.sum(empty & (res.t > walk.noise)))
         fixed[test[empty]] = np.where(s_center[empty], 1, 0)
         row[test[empty]] = res.t[empty] > 0
     return fixed, row
@@ -155,9 +161,9 @@ def _plan(lay: _Layer) -> tuple[np.ndarray, np.ndarray]:
 
 def _walk(lay: _Layer, order: np.ndarray, pos: int, F: Frontier, chunk: int) -> None:
     """Decide neurons order[pos:] for every sub-cell of F, then go below each sub-cell."""
-    enum = lay.enum
+    check = lay.walk.check
     while pos < len(order):
-        enum._check()
+        check()
         F = _decide(lay, int(order[pos]), F)
         pos += 1
         if len(F) == 0:
@@ -172,9 +178,8 @@ def _walk(lay: _Layer, order: np.ndarray, pos: int, F: Frontier, chunk: int) -> 
 
 def _decide(lay: _Layer, j: int, F: Frontier) -> Frontier:
     """Split every sub-cell of F by neuron j's hyperplane: the children that hold a ball > tol."""
-    enum = lay.enum
-    tol = enum.tol
-    st = enum.stats
+    walk = lay.walk
+    tol, st = walk.tol, walk.stats
     a, cj = lay.Ahat[j], lay.chat[j]
     delta = F.centers @ a + cj  # signed distance of each ball's centre to the hyperplane
     dist = np.abs(delta)
@@ -198,7 +203,7 @@ def _decide(lay: _Layer, j: int, F: Frontier) -> Frontier:
         t = res.t
         far = np.where(t > tol, 1, np.where(t > 0, 0, -1))
         st.lps_empty += int(np.sum(far < 1))
-        st.thin_dropped += int(np.sum((far == 0) & (t > enum.noise)))
+        st.thin_dropped += int(np.sum((far == 0) & (t > walk.noise)))
         got = far == 1
         if got.any():
             parts.append(Frontier(res.U[got], t[got], far_sig[got], _set(R.states[got], j, ~na[got]),
@@ -218,7 +223,7 @@ def _decide(lay: _Layer, j: int, F: Frontier) -> Frontier:
                 rt = lay.lp(T.sig, T.B, T.Binv)
                 ok = rt.t > tol
                 st.lps_empty += int(np.sum(~ok))
-                st.thin_dropped += int(np.sum(~ok & (rt.t > enum.noise)))
+                st.thin_dropped += int(np.sum(~ok & (rt.t > walk.noise)))
                 parts.append(Frontier(rt.U[ok], rt.t[ok], T.sig[ok], T.states[ok], rt.B[ok], rt.Binv[ok]))
                 child = child.take(~thin)
             parts.append(child)
@@ -248,21 +253,16 @@ def _child(F: Frontier, j: int, active: np.ndarray, a: np.ndarray, depth: np.nda
 
 def _below(lay: _Layer, F: Frontier) -> None:
     """Every sub-cell of F has all of layer k decided: go on to layer k+1 (or emit the region)."""
-    enum, k = lay.enum, lay.k
-    off, n = lay.off, lay.A.shape[0]
-    last = k + 1 == len(enum.layers)
-    pattern = enum.pattern
-    if last and enum.on_region is None and enum.max_regions is None:
-        enum.stats.regions += len(F)
-        enum.stats.min_margin = min(enum.stats.min_margin, float(F.radii.min(initial=np.inf)))
+    visit = lay.visit
+    if lay.layer.last:
+        if visit.bulk:
+            visit.regions(len(F), float(F.radii.min(initial=np.inf)))
+            return
+        for l in range(len(F)):
+            visit.region(F.states[l], F.centers[l], float(F.radii[l]))
         return
-    S = lay.S
+    n, S = lay.layer.width, lay.S
     for l in range(len(F)):
-        st = F.states[l]
-        pattern[off:off + n] = st
-        if last:
-            enum._emit(F.centers[l], float(F.radii[l]))
-            continue
         sig = F.sig[l]
         pres = np.flatnonzero(sig)
         shared = lay.node.shared.extend(-sig[pres, None] * lay.Ahat[pres], sig[pres] * lay.chat[pres])
@@ -270,5 +270,4 @@ def _below(lay: _Layer, F: Frontier) -> None:
         rank[pres] = np.arange(pres.size)
         B = F.B[l]
         B = np.where(B < S, B, S + rank[np.maximum(B - S, 0)])
-        node = Node(shared, F.centers[l], float(F.radii[l]), B, F.Binv[l])
-        enum._layer_batch(k + 1, lay.A * st[:, None], lay.c * st, node)
+        visit.child(F.states[l], Node(shared, F.centers[l], float(F.radii[l]), B, F.Binv[l]))

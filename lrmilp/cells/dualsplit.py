@@ -44,7 +44,7 @@ import numpy as np
 from numba import njit
 from numba.typed import List
 
-from .lp import bvdual as lp
+from ..lp import bvdual as lp
 
 DONE, PAUSED, FAILED = 0, 1, 2
 """Statuses of :func:`split`: the node is finished; the output is full or the LP budget spent (call

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import dualsplit as ds
-from .lp import bvdual as lp
+from ..lp import bvdual as lp
 
 if TYPE_CHECKING:
-    from .enumeration import TreeEnumerator
+    from .dual import DualHost as TreeEnumerator
 
 OUT_CHILDREN = 256
 """Children a call of the compiled search returns at most (then it pauses: limits are checked)."""
@@ -88,7 +88,7 @@ class DualSearch:
             t = -np.inf
         if not t > enum.tol:
             # Decide by the rule with HiGHS (one LP): the box cut by the rows holds a ball > tol or not.
-            from .lp.chebyshev import chebyshev_ball
+            from ..lp.chebyshev import chebyshev_ball
             rows = np.vstack([G, enum.rows]) if len(G) else enum.rows
             rhs = np.r_[r, enum.rhs]
             tb, ub = chebyshev_ball(rows, rhs, self.t_cap)
@@ -116,7 +116,7 @@ class DualSearch:
 
 def explore(enum: "TreeEnumerator", search: DualSearch, k: int, M: np.ndarray, m: np.ndarray, node: Node) -> None:
     """Enumerate ReLU layer k and every layer below inside ``node`` (the input to layer k is M u + m)."""
-    from .enumeration import settled_by_bounds
+    from .base import settled_by_bounds
     setup = enum._layer_setup(k, M, m)
     A, c, _, safe, const = setup
     Ahat = np.ascontiguousarray(A / safe[:, None])
@@ -188,7 +188,7 @@ def _exact_ball(enum: "TreeEnumerator", search: DualSearch, node: Node, Ahat: np
     """The largest ball of a leaf whose certified ball was not above tol: one HiGHS Chebyshev LP on its
     rows (the node's, the layer's, the box's).  Rare: the leaf's margin lies within a factor 1 + sqrt(d)
     of tol."""
-    from .lp.chebyshev import chebyshev_ball
+    from ..lp.chebyshev import chebyshev_ball
     m = node.m
     pres = np.flatnonzero(sig)
     rows = np.vstack([node.S.G[:m], -sig[pres, None] * Ahat[pres], enum.rows])

@@ -1,0 +1,106 @@
+"""Cell geometries behind one interface (:class:`~lrmilp.cells.base.Cells`), and their registry.
+
+==========  =====================================================================================
+name        cells and how one ReLU layer splits them
+==========  =====================================================================================
+polygon     d <= 2 over a box: exact polygons (intervals in 1-D) clipped by each hyperplane, no LP
+vertex      bounded: each cell's vertex set; hyperplane tests are exact arithmetic on the points
+lp          any domain: a ball certificate per cell, one warm HiGHS Chebyshev LP per hard decision
+batch       bounded: a layer's sub-cells decided together, LPs batched in a dense dual simplex
+dual        bounded box: the layer split compiled with numba on a bounded-variable dual simplex
+==========  =====================================================================================
+
+:func:`geometry_class` is the one place a geometry name is checked: ``"auto"`` is
+:func:`choose_geometry`'s choice; an unknown name, or a geometry that cannot handle the domain, raises
+one :class:`~lrmilp.errors.InputError` naming ``geometry``.
+"""
+
+from __future__ import annotations
+
+from ..domains import Domain
+from ..errors import InputError
+from .base import Cells, Hyperplanes, LayerCut, TreeStats, Visit, Walk, settled_by_bounds
+from .batch import BatchCells
+from .dual import DualCells
+from .lp import LpCells
+from .polygon import PolygonCells
+from .vertex import VERTEX_MAX_DIM, VertexCells
+
+GEOMETRIES: dict[str, type[Cells]] = {cls.name: cls for cls in
+                                      (PolygonCells, VertexCells, LpCells, BatchCells, DualCells)}
+"""Every geometry by name."""
+NAMES = ("auto", *GEOMETRIES)
+"""The names a user may give: ``auto`` and every geometry."""
+
+__all__ = ["Cells", "GEOMETRIES", "Hyperplanes", "LayerCut", "NAMES", "TreeStats", "VERTEX_MAX_DIM", "Visit", "Walk",
+           "choose_geometry", "geometry_class", "settled_by_bounds"]
+
+
+def choose_geometry(domain: Domain) -> str:
+    """The geometry ``"auto"`` means for ``domain``.
+
+    Parameters
+    ----------
+    domain : Domain
+        The domain to count over.
+
+    Returns
+    -------
+    str
+        ``polygon`` (d <= 2, a box), ``vertex`` (d <= VERTEX_MAX_DIM, bounded), ``batch`` (bounded) or
+        ``lp`` (unbounded).
+
+    Examples
+    --------
+    >>> from lrmilp.domains import Box, Unbounded
+    >>> choose_geometry(Box(-1, 1, 2)), choose_geometry(Box(-1, 1, 4)), choose_geometry(Unbounded(3))
+    ('polygon', 'vertex', 'lp')
+    """
+    if domain.dim <= 2 and domain.bounded and domain.A_ub.shape[0] == 0:
+        return "polygon"
+    if domain.dim <= VERTEX_MAX_DIM and domain.bounded:
+        return "vertex"
+    return "batch" if domain.bounded else "lp"
+
+
+def geometry_class(name: str, domain: Domain, *, parity: bool = False) -> type[Cells]:
+    """The geometry a search over ``domain`` uses when asked for ``name``.
+
+    Parameters
+    ----------
+    name : str
+        ``"auto"`` (:func:`choose_geometry`) or a key of :data:`GEOMETRIES`.
+    domain : Domain
+        The domain to count over.
+    parity : bool
+        The search follows XOR constraints: a geometry that cannot (``batch``, ``dual``) gives way to
+        ``lp``.
+
+    Returns
+    -------
+    type
+        The :class:`~lrmilp.cells.base.Cells` subclass.
+
+    Raises
+    ------
+    InputError
+        ``name`` is no geometry, or that geometry cannot handle ``domain`` (one line naming
+        ``geometry``).
+
+    Examples
+    --------
+    >>> from lrmilp.domains import Box
+    >>> geometry_class("auto", Box(-1, 1, 8)).name
+    'batch'
+    >>> geometry_class("foo", Box(-1, 1, 8))
+    Traceback (most recent call last):
+    ...
+    lrmilp.errors.InputError: unknown geometry 'foo' (expected one of auto, polygon, vertex, lp, batch, dual)
+    """
+    if not isinstance(name, str) or name not in NAMES:
+        raise InputError(f"unknown geometry {name!r} (expected one of {', '.join(NAMES)})", param="geometry")
+    cls = GEOMETRIES[choose_geometry(domain) if name == "auto" else name]
+    if parity and not cls.parity:
+        cls = LpCells  # XOR propagation follows one path at a time
+    cls.check(domain)
+    return cls

@@ -1,0 +1,112 @@
+"""The one progress channel: a line on stderr (tqdm) that every long command updates.
+
+A :class:`Progress` is shown when stderr is a terminal, or when the caller asks for it
+(``progress=True``, ``--progress``); ``progress=False`` (``--no-progress``) hides it.  Updates are cheap
+to ask for: :meth:`Progress.due` says whether a second has passed since the line was last drawn.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from tqdm import tqdm
+
+INTERVAL = 1.0
+"""Seconds between two redraws of a progress line."""
+
+
+class _Bar(tqdm):
+    monitor_interval = 0  # no monitor thread: workers are forked from processes that show progress
+
+
+def wanted(progress: bool | None) -> bool:
+    """Whether to show progress: as asked, or (None) when stderr is a terminal.
+
+    Parameters
+    ----------
+    progress : bool or None
+        The caller's choice; None leaves it to :func:`sys.stderr.isatty`.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> wanted(False), wanted(True)
+    (False, True)
+    """
+    if progress is None:
+        try:
+            return sys.stderr.isatty()
+        except (AttributeError, ValueError):  # a replaced or closed stderr
+            return False
+    return bool(progress)
+
+
+class Progress:
+    """One run's progress line: ``lrmilp WHAT: TEXT [elapsed]``, or a bar when the total is known.
+
+    Parameters
+    ----------
+    what : str
+        The command (``count``, ``lower-bound``, ...).
+    progress : bool or None
+        Show it (see :func:`wanted`).
+    total : int, optional
+        The number of steps, for a bar with a percentage and an estimate of the time left.
+    unit : str
+        What a step is (shown after the counts of a bar: ``samples``).
+
+    Examples
+    --------
+    >>> with Progress("count", progress=False) as p:
+    ...     if p.due():
+    ...         p.show("regions 10")
+    """
+
+    def __init__(self, what: str, *, progress: bool | None = None, total: int | None = None, unit: str = "") -> None:
+        self.bar: tqdm | None = None
+        self.next = 0.0
+        if wanted(progress):
+            self.what = f"lrmilp {what}"
+            if total is None:  # the text goes in the description: a postfix would start with a comma
+                fmt = "{desc} [{elapsed}]"
+            else:
+                fmt = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} " + unit + " [{elapsed}<{remaining}]{postfix}"
+            self.bar = _Bar(total=total, desc=self.what, file=sys.stderr, bar_format=fmt, leave=True,
+                            dynamic_ncols=True, mininterval=INTERVAL)
+
+    @property
+    def enabled(self) -> bool:
+        return self.bar is not None
+
+    def due(self) -> bool:
+        """Shown, and a redraw is due (:data:`INTERVAL` seconds since the last)."""
+        return self.bar is not None and time.perf_counter() >= self.next
+
+    def show(self, text: str = "", n: int | None = None) -> None:
+        """Redraw the line with ``text`` (and ``n`` steps done, for a bar)."""
+        if self.bar is None:
+            return
+        if n is not None:
+            self.bar.n = n
+        if self.bar.total is None:
+            self.bar.set_description_str(f"{self.what}: {text}", refresh=False)
+        else:
+            self.bar.set_postfix_str(text, refresh=False)
+        self.bar.refresh()
+        self.next = time.perf_counter() + INTERVAL
+
+    def close(self) -> None:
+        """End the line (a newline on stderr); later calls draw nothing."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
