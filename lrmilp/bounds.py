@@ -9,11 +9,9 @@ solver tolerances never make a bound invalid.
 
 from __future__ import annotations
 
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 
 import highspy
 import numpy as np
@@ -21,14 +19,18 @@ import scipy.sparse as sp
 
 from .domains import Domain
 from .errors import InputError
-from .formulations.bigm import build_bigm
+from .formulations.bigm import LinearModel, build_bigm
 from .formulations.highs import to_highspy
-from .interrupts import worker_init
 from .network import Network
-from .validation import dask_address, int_at_least, nonnegative_finite, positive_finite
+from .pool import fork_pool, kill_pool
+from .progress import Progress
+from .validation import int_at_least, nonnegative_finite, one_of, positive_finite
 
 METHODS = ("interval", "lp", "milp")
 DEFAULT_SLACK = 1e-7
+MILP_PARTS_PER_JOB = 8
+"""With progress shown, a layer's neuron MILPs go out in this many parts per job (each part builds its
+model once and warm-starts its neurons one after the other)."""
 
 
 @dataclass(eq=False)
@@ -104,7 +106,29 @@ def _layer_input_box(net: Network, k: int, lower, upper, xlo, xhi) -> tuple[np.n
 
 
 def interval_bounds(net: Network, domain: Domain) -> Bounds:
-    """Interval arithmetic through every layer, starting from the domain's input box."""
+    """Interval arithmetic through every layer, starting from the domain's input box.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    domain : Domain
+        The domain (its input box bounds layer 0).
+
+    Returns
+    -------
+    Bounds
+        Valid for every input of the domain; infinite where the domain is unbounded.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lrmilp.network import Dense, Network
+    >>> from lrmilp.domains import Box
+    >>> b = interval_bounds(Network([Dense(np.array([[1.0, -2.0]]), np.zeros(1))], (2,)), Box(-1, 1, 2))
+    >>> b.lower[0].tolist(), b.upper[0].tolist()
+    ([-3.0], [3.0])
+    """
     t0 = time.perf_counter()
     xlo, xhi = domain.input_box()
     lower: list[np.ndarray] = []
@@ -118,22 +142,56 @@ def interval_bounds(net: Network, domain: Domain) -> Bounds:
 
 
 def tighten(net: Network, domain: Domain, *, method: str = "lp", jobs: int = 1, time_limit: float = 10.0,
-            slack: float = DEFAULT_SLACK, dask: str | None = None) -> Bounds:
-    """Bounds by ``method`` ("interval", "lp" or "milp"); never looser than interval bounds.
+            slack: float = DEFAULT_SLACK, executor: Executor | None = None, progress: bool | None = None) -> Bounds:
+    """Pre-activation bounds of every layer by ``method``; never looser than interval bounds.
 
     ``lp``: per-neuron LPs on the big-M LP relaxation, layer by layer, only for neurons the interval
     bound (recomputed from the tightened earlier layers) leaves unstable.  ``milp``: the LP pass, then
     per-neuron MILPs (``time_limit`` seconds each, keeping the solver's dual bound when stopped) for
-    neurons the LP leaves unstable.  ``jobs`` spreads a layer's neurons over processes, or over the
-    workers of a Dask cluster (``dask`` = "local" for a LocalCluster of ``jobs`` workers, or a
-    scheduler address); the bounds do not depend on how the neurons are spread.
+    neurons the LP leaves unstable.  The bounds do not depend on how the neurons are spread over
+    workers.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    domain : Domain
+        The input domain.
+    method : {"lp", "interval", "milp"}
+        How to tighten.
+    jobs : int
+        Spread a layer's neurons over this many parts: on ``executor``, or on as many forked processes.
+    time_limit : float
+        Seconds per neuron MILP (``milp``).
+    slack : float
+        Every LP/MILP value is widened by ``slack * (1 + |value|)`` so that solver tolerances never make a
+        bound invalid.
+    executor : concurrent.futures.Executor, optional
+        Where the parts run (a local pool, or a Dask cluster's ``Client.get_executor()``).
+    progress : bool or None
+        A progress line on stderr for the ``milp`` pass (None: when stderr is a terminal).
+
+    Returns
+    -------
+    Bounds
+
+    Raises
+    ------
+    InputError
+        A bad option, or an empty domain.
+
+    Examples
+    --------
+    >>> from lrmilp import random_mlp
+    >>> from lrmilp.domains import Box
+    >>> b = tighten(random_mlp([2, 4, 4], seed=0), Box(-1, 1, 2), method="lp")
+    >>> b.method, len(b.lower)
+    ('lp', 2)
     """
-    if method not in METHODS:
-        raise InputError(f"unknown bound method '{method}' (expected one of {', '.join(METHODS)})", param="method")
+    one_of("method", method, METHODS, what="bound method")
     jobs = int_at_least("jobs", jobs, 1)
     time_limit = positive_finite("time_limit", time_limit)
     slack = nonnegative_finite("slack", slack)
-    dask = dask_address("dask", dask)
     t0 = time.perf_counter()
     ib = interval_bounds(net, domain)
     if method == "interval":
@@ -141,25 +199,60 @@ def tighten(net: Network, domain: Domain, *, method: str = "lp", jobs: int = 1, 
     if not domain.bounded and domain.A_ub.shape[0] == 0:
         ib.method, ib.seconds = method, time.perf_counter() - t0
         return ib  # nothing an LP can add on an unbounded, unconstrained domain: every LP is unbounded
-    client = cluster = None
-    if dask is not None:
-        from .parallel import connect_dask
-        client, cluster = connect_dask(dask, jobs=jobs)
-        if dask != "local":
-            jobs = max(jobs, len(client.scheduler_info()["workers"]))
+    own = executor is None and jobs > 1
+    if own:
+        executor = fork_pool(jobs, ignore_stop=False)
+    bar = Progress(f"tighten ({method})", progress=progress if method == "milp" else False)
     try:
         lower, upper, lps, timed_out, unstable_before = _tighten_layers(
-            net, domain, ib, method, jobs, time_limit, slack, client)
+            net, domain, ib, method, jobs, time_limit, slack, executor, bar)
     finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        bar.close()
+        if own:
+            kill_pool(executor)
     return Bounds(lower, upper, net.relu_layers, method, time.perf_counter() - t0, lps, slack, timed_out,
                   unstable_before)
 
 
-def _tighten_layers(net, domain, ib, method, jobs, time_limit, slack, client):
+def bigm_model(net: Network, domain: Domain, *, bounds: "str | Bounds" = "lp", margin: str | None = None,
+               fmax: float = 1.0, layers: int | None = None) -> LinearModel:
+    """The big-M model of ``net`` over ``domain`` with bounds tightened by ``bounds``.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    domain : Domain
+        A domain with a finite box (big-M needs finite pre-activation bounds).
+    bounds : str or Bounds
+        A method of :func:`tighten` ("interval", "lp", "milp") or ready bounds.
+    margin, fmax, layers
+        As for :func:`lrmilp.formulations.bigm.build_bigm`.
+
+    Returns
+    -------
+    LinearModel
+        Every input of the domain, with its exact activations, is feasible.
+
+    Raises
+    ------
+    InputError
+        The domain is unbounded.
+
+    Examples
+    --------
+    >>> from lrmilp import random_mlp
+    >>> from lrmilp.domains import Box
+    >>> bigm_model(random_mlp([2, 3, 1], seed=0, last_relu=False), Box(-1, 1, 2)).num_vars > 0
+    True
+    """
+    if not domain.bounded:
+        raise InputError("big-M needs a bounded domain (a box, or a polytope within one)")
+    b = tighten(net, domain, method=bounds) if isinstance(bounds, str) else bounds
+    return build_bigm(net, domain, b.lower, b.upper, layers=layers, margin=margin, fmax=fmax)
+
+
+def _tighten_layers(net, domain, ib, method, jobs, time_limit, slack, executor, bar):
     """The LP (and MILP) passes of :func:`tighten`, layer by layer."""
     xlo, xhi = domain.input_box()
     lower: list[np.ndarray] = []
@@ -188,20 +281,19 @@ def _tighten_layers(net, domain, ib, method, jobs, time_limit, slack, client):
                     if not todo.size:
                         break
                 args = (net, domain, lower, upper, k, which, time_limit, slack)
-                chunks = [c for c in np.array_split(todo, min(jobs, todo.size)) if c.size]
-                if client is not None:
-                    results = client.gather(client.map(_solve_neurons, [args + (c,) for c in chunks], pure=False))
-                elif len(chunks) > 1:
-                    with ProcessPoolExecutor(len(chunks), mp_context=get_context("fork"), initializer=worker_init,
-                                             initargs=(os.getpid(), False)) as pool:
-                        results = list(pool.map(_solve_neurons, [args + (c,) for c in chunks]))
-                else:
-                    results = [_solve_neurons(args + (todo,))]
-                for c, (lo_c, hi_c, n_solves, n_to) in zip(chunks, results):
+                # MILPs take seconds each: smaller parts, so the progress line moves between them.
+                parts = jobs * (MILP_PARTS_PER_JOB if which == "milp" and bar.enabled else 1)
+                chunks = [c for c in np.array_split(todo, min(parts, todo.size)) if c.size]
+                tasks = [args + (c,) for c in chunks]
+                results = executor.map(_solve_neurons, tasks) if executor is not None else map(_solve_neurons, tasks)
+                for done, (c, (lo_c, hi_c, n_solves, n_to)) in enumerate(zip(chunks, results), 1):
                     glo[c] = np.maximum(glo[c], lo_c)
                     ghi[c] = np.minimum(ghi[c], hi_c)
                     lps += n_solves
                     timed_out += n_to
+                    if which == "milp" and bar.due():
+                        bar.show(f"layer {k + 1}/{len(net.layers)}: {sum(map(len, chunks[:done])):,}/{todo.size:,} "
+                                 f"neuron MILPs, {timed_out:,} timed out")
         lower.append(glo)
         upper.append(ghi)
     return lower, upper, lps, timed_out, unstable_before
@@ -259,11 +351,3 @@ def _valid_bound(h: highspy.Highs, sense, which: str) -> tuple[float | None, int
     if status == highspy.HighsModelStatus.kInfeasible:
         raise InputError("the domain is empty (bound LP infeasible)")
     return None, 0
-
-
-def default_jobs() -> int:
-    """The cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)

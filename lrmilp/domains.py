@@ -208,20 +208,82 @@ def _check_box(lo: np.ndarray, hi: np.ndarray) -> None:
 
 
 def Box(lo, hi, input_dim: int) -> Domain:
-    """The box lo <= x <= hi (scalars broadcast); lo < hi in every coordinate, finite or infinite."""
+    """The box lo <= x <= hi (scalars broadcast); lo < hi in every coordinate, finite or infinite.
+
+    Parameters
+    ----------
+    lo, hi : float or array_like
+        The bounds.
+    input_dim : int
+        The network's input size.
+
+    Returns
+    -------
+    Domain
+
+    Raises
+    ------
+    InputError
+        lo >= hi somewhere, NaN, or the wrong length.
+
+    Examples
+    --------
+    >>> Box(-1, 1, 3).describe()["kind"]
+    'box'
+    """
     lo, hi = _vector("box lo", lo, input_dim), _vector("box hi", hi, input_dim)
     _check_box(lo, hi)
     return Domain(input_dim, input_dim, lo, hi, np.zeros((0, input_dim)), np.zeros(0), kind="box")
 
 
 def Unbounded(input_dim: int) -> Domain:
-    """All of R^n0."""
+    """All of R^n0.
+
+    Parameters
+    ----------
+    input_dim : int
+        The network's input size.
+
+    Returns
+    -------
+    Domain
+
+    Examples
+    --------
+    >>> Unbounded(2).bounded
+    False
+    """
     return Domain(input_dim, input_dim, np.full(input_dim, -np.inf), np.full(input_dim, np.inf),
                   np.zeros((0, input_dim)), np.zeros(0), kind="unbounded")
 
 
 def Polytope(A, b, input_dim: int, *, lo=None, hi=None) -> Domain:
-    """{x : A x <= b} (optionally intersected with a box); must have non-empty interior."""
+    """{x : A x <= b} (optionally intersected with a box); must have non-empty interior.
+
+    Parameters
+    ----------
+    A, b : array_like
+        The rows and right-hand sides.
+    input_dim : int
+        The network's input size.
+    lo, hi : float or array_like, optional
+        A box to intersect with.
+
+    Returns
+    -------
+    Domain
+
+    Raises
+    ------
+    InputError
+        Rows of the wrong size, or an empty polytope.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Polytope(np.array([[1.0, 1.0]]), np.array([1.0]), 2, lo=0, hi=1).describe()["constraints"]
+    1
+    """
     A = np.atleast_2d(np.asarray(A, dtype=float))
     b = np.asarray(b, dtype=float).reshape(-1)
     if A.shape[1] != input_dim:
@@ -240,7 +302,33 @@ def Polytope(A, b, input_dim: int, *, lo=None, hi=None) -> Domain:
 
 
 def AffineSlice(origin, directions, lo, hi) -> Domain:
-    """x = origin + directions @ u with u in the box [lo, hi]^k; ``directions`` is (n0, k), rank k."""
+    """x = origin + directions @ u with u in the box [lo, hi]^k; ``directions`` is (n0, k), rank k.
+
+    Parameters
+    ----------
+    origin : array_like
+        (n0,) a point of the slice.
+    directions : array_like
+        (n0, k) the slice's directions.
+    lo, hi : float or array_like
+        The parameter box.
+
+    Returns
+    -------
+    Domain
+        Counts, margins and tolerances live in the parameters u.
+
+    Raises
+    ------
+    InputError
+        Shapes that do not match, or directions of rank below k.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> AffineSlice(np.zeros(3), np.eye(3)[:, :2], -1, 1).dim
+    2
+    """
     origin = np.asarray(origin, dtype=float).reshape(-1)
     V = np.asarray(directions, dtype=float)
     if V.ndim == 1:
@@ -258,7 +346,24 @@ def AffineSlice(origin, directions, lo, hi) -> Domain:
 
 
 def segment(a, b) -> Domain:
-    """The closed segment from a to b: x = a + t (b - a), t in [0, 1]."""
+    """The closed segment from a to b: x = a + t (b - a), t in [0, 1].
+
+    Parameters
+    ----------
+    a, b : array_like
+        The ends (network inputs).
+
+    Returns
+    -------
+    Domain
+        A 1-D :func:`AffineSlice`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> segment(np.zeros(2), np.ones(2)).dim
+    1
+    """
     a, b = np.asarray(a, dtype=float).reshape(-1), np.asarray(b, dtype=float).reshape(-1)
     if a.shape != b.shape:
         raise InputError(f"segment end points have sizes {a.size} and {b.size}")
@@ -266,7 +371,26 @@ def segment(a, b) -> Domain:
 
 
 def plane(p0, p1, p2, lo: float = -0.5, hi: float = 1.5) -> Domain:
-    """The plane x = p0 + u1 (p1 - p0) + u2 (p2 - p0), (u1, u2) in [lo, hi]^2."""
+    """The plane x = p0 + u1 (p1 - p0) + u2 (p2 - p0), (u1, u2) in [lo, hi]^2.
+
+    Parameters
+    ----------
+    p0, p1, p2 : array_like
+        Three points (network inputs) spanning the plane.
+    lo, hi : float
+        The window of (u1, u2).
+
+    Returns
+    -------
+    Domain
+        A 2-D :func:`AffineSlice`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> plane(np.zeros(3), np.eye(3)[0], np.eye(3)[1]).dim
+    2
+    """
     p0, p1, p2 = (np.asarray(p, dtype=float).reshape(-1) for p in (p0, p1, p2))
     if not (p0.shape == p1.shape == p2.shape):
         raise InputError("plane points have different sizes")
@@ -298,7 +422,35 @@ def chebyshev_radius(dom: Domain) -> float:
 
 def from_options(input_dim: int, *, box: Sequence[float] | None = None, box_file: str | Path | None = None,
                  unbounded: bool = False, model_lo=None, model_hi=None) -> Domain:
-    """The domain named by the CLI options of CONTRACT.md, falling back to the model's lo/hi."""
+    """The domain named by the CLI options of CONTRACT.md, falling back to the model's lo/hi.
+
+    Parameters
+    ----------
+    input_dim : int
+        The network's input size.
+    box : (float, float), optional
+        The same bounds for every input.
+    box_file : str or Path, optional
+        A JSON ``{"lo": [...], "hi": [...]}``, optionally with ``"A"``, ``"b"`` for a polytope.
+    unbounded : bool
+        All of R^n0.
+    model_lo, model_hi : array_like, optional
+        The model file's own box.
+
+    Returns
+    -------
+    Domain
+
+    Raises
+    ------
+    InputError
+        More than one option, none and no model box, or a bad box file.
+
+    Examples
+    --------
+    >>> from_options(2, box=(-1, 1)).describe()["hi"]
+    [1.0, 1.0]
+    """
     given = sum(x is not None and x is not False for x in (box, box_file)) + bool(unbounded)
     if given > 1:
         raise InputError("give only one of --box, --box-file and --unbounded")

@@ -29,8 +29,6 @@ every region and would only flip parities.
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -41,10 +39,12 @@ from .domains import Domain
 from .search import TreeSearch
 from .tolerance import resolve_tolerance
 from .errors import InputError, SolverUnavailable
-from .interrupts import stop_signals, worker_init
+from .interrupts import stop_signals
 from .network import Network, balanced
+from .parallel import Workers
 from .parity import ParityState, XorSystem
-from .validation import (dask_address, in_open_interval, int_at_least, optional_int_at_least,
+from .progress import Progress
+from .validation import (dask_address, in_open_interval, int_at_least, one_of, optional_int_at_least,
                          optional_positive_finite, positive_finite)
 
 METHODS = ("tree", "milp", "scip")
@@ -94,7 +94,7 @@ class _SolverOracle:
     (LP bounds), searched for patterns with margin >= search_tol, each decided by the counting rule."""
 
     def __init__(self, net: Network, domain: Domain, *, tol: float | None = None) -> None:
-        from .counting.solvers import default_search_tol, solver_model
+        from .counting.model import default_search_tol, solver_model
         self.net, self.domain = net, domain
         self.tolerance = resolve_tolerance(net, domain, tol)
         self.tol, self.tol_meaning = self.tolerance.tol, self.tolerance.meaning
@@ -103,10 +103,10 @@ class _SolverOracle:
         self.lps = 0
 
     def _setup(self, model, deadline: float | None, found: list):
-        from .counting.solvers import PatternCheck, _Setup
+        from .counting.model import PatternCheck, SolverSetup
         z = model.groups["z"]
         check = PatternCheck(self.net, self.domain, self.tolerance, lambda p, u, r: found.append(p))
-        return _Setup(model, z, np.flatnonzero(model.lb[z] < model.ub[z]), int(model.groups["f"][0]),
+        return SolverSetup(model, z, np.flatnonzero(model.lb[z] < model.ub[z]), int(model.groups["f"][0]),
                       model.groups["u"], self.search_tol, check, deadline, 1, False, {})
 
 
@@ -115,13 +115,13 @@ class HighsOracle(_SolverOracle):
     with the no-good loop of the ``milp`` counter cut short at the first confirmed region."""
 
     def __call__(self, system: XorSystem, *, time_limit: float | None = None) -> tuple[str, np.ndarray | None]:
-        from .counting.solvers import _count_milp
+        from .counting.solvers import count_milp
         from .formulations.parity import with_parity
         if ParityState.of(system) is None:
             return INFEASIBLE, None
         found: list = []
         deadline = None if time_limit is None else time.perf_counter() + time_limit
-        out = _count_milp(self._setup(with_parity(self.model, system), deadline, found))
+        out = count_milp(self._setup(with_parity(self.model, system), deadline, found))
         self.lps += out.solves
         if found:
             return FEASIBLE, found[0]
@@ -143,7 +143,7 @@ class ScipOracle(_SolverOracle):
     def __call__(self, system: XorSystem, *, time_limit: float | None = None) -> tuple[str, np.ndarray | None]:
         from pyscipopt import quicksum
 
-        from .counting.solvers import SOLVER_FEASTOL
+        from .counting.model import SOLVER_FEASTOL
         from .formulations.backends import to_scip
         from .formulations.parity import add_scip_xors
         if ParityState.of(system) is None:
@@ -186,87 +186,89 @@ class ScipOracle(_SolverOracle):
 
 
 def make_oracle(net: Network, domain: Domain, *, method: str = "tree", tol: float | None = None, bounds=None):
-    """A feasibility oracle ``oracle(system, time_limit=...) -> (status, pattern)`` for ``method``."""
+    """A feasibility oracle ``oracle(system, time_limit=...) -> (status, pattern)`` for ``method``.
+
+    Parameters
+    ----------
+    net, domain
+        The (balanced) network and its domain.
+    method : {"tree", "milp", "scip"}
+        The one-tree search with parity propagation, HiGHS on the XORs' linear form, or SCIP's native XORs.
+    tol : float, optional
+        The region tolerance.
+    bounds : Bounds, optional
+        The tree's bounds (default :func:`lrmilp.counting.tree_bounds`).
+
+    Returns
+    -------
+    callable
+        A :class:`TreeOracle`, :class:`HighsOracle` or :class:`ScipOracle`.
+
+    Raises
+    ------
+    InputError
+        An unknown ``method``.
+    SolverUnavailable
+        ``scip`` without PySCIPOpt.
+
+    Examples
+    --------
+    >>> from lrmilp import random_mlp
+    >>> from lrmilp.domains import Box
+    >>> from lrmilp.parity import XorSystem
+    >>> oracle = make_oracle(random_mlp([2, 4], seed=0), Box(-1, 1, 2))
+    >>> oracle(XorSystem((), ()))[0]  # no XOR: any region will do
+    'feasible'
+    """
+    one_of("method", method, METHODS, what="lower-bound method")
     if method == "tree":
         return TreeOracle(net, domain, tol=tol, bounds=bounds)
     if method == "milp":
         return HighsOracle(net, domain, tol=tol)
-    if method == "scip":
-        return ScipOracle(net, domain, tol=tol)
-    raise InputError(f"unknown lower-bound method '{method}' (expected one of {', '.join(METHODS)})")
+    return ScipOracle(net, domain, tol=tol)
 
 
 # --- running a level's trials: here, on local processes, or on Dask --------------------------------
 
-def _call(oracle, system: XorSystem, time_limit: float | None) -> tuple[str, np.ndarray | None, int]:
+def _trial(oracle, system: XorSystem, time_limit: float | None) -> tuple[str, np.ndarray | None, int]:
     """One trial; also the LPs it took (the oracle may live in another process)."""
     before = oracle.lps
     status, pattern = oracle(system, time_limit=time_limit)
     return status, pattern, oracle.lps - before
 
 
-_FORKED: dict = {}
-
-
-def _call_forked(system: XorSystem, time_limit: float | None):
-    return _call(_FORKED["oracle"], system, time_limit)
-
-
 class _Trials:
     """Runs the r trials of a level: one by one (stopping at the first failure), or all at once on
-    ``jobs`` forked processes or a Dask cluster (``dask`` = "local" or a scheduler address).  The
-    systems are drawn before they run, so every engine sees the same XORs and certifies the same level."""
+    :class:`~lrmilp.parallel.Workers` (``jobs`` forked processes, or a Dask cluster with ``dask`` =
+    "local" or a scheduler address), each holding the oracle.  The systems are drawn before they run,
+    so every engine sees the same XORs and certifies the same level."""
 
     def __init__(self, oracle, *, jobs: int, dask: str | None) -> None:
-        self.oracle, self.pool, self.client, self.cluster = oracle, None, None, None
+        self.oracle = oracle
+        self.workers = Workers(jobs, dask=dask, context=oracle) if jobs > 1 or dask is not None else None
         self.lps = 0
-        if dask is not None:
-            from .parallel import connect_dask
-            self.client, self.cluster = connect_dask(dask, jobs=jobs)
-            self.remote = self.client.scatter(oracle, broadcast=True)
-        elif jobs > 1:
-            from concurrent.futures import ProcessPoolExecutor
-            from multiprocessing import get_context
-            _FORKED["oracle"] = oracle  # the workers inherit it at fork
-            self.pool = ProcessPoolExecutor(jobs, mp_context=get_context("fork"), initializer=worker_init,
-                                            initargs=(os.getpid(),))
 
     def run(self, systems: list[XorSystem], deadline: float | None) -> list[tuple[str, np.ndarray | None]]:
         """The trials' (status, pattern), in order; ``deadline`` is a time.perf_counter() value."""
         def remaining() -> float | None:
             return None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
 
-        time_limit = remaining()
-        if self.client is not None:
-            futures = [self.client.submit(_call, self.remote, sy, time_limit, pure=False) for sy in systems]
-            out = self.client.gather(futures)
-        elif self.pool is not None:
-            out = list(self.pool.map(_call_forked, systems, [time_limit] * len(systems)))
+        if self.workers is not None:
+            time_limit = remaining()
+            out = [f.result() for f in [self.workers.submit(_trial, sy, time_limit) for sy in systems]]
         else:
             out = []
             for sy in systems:
-                out.append(_call(self.oracle, sy, remaining()))
+                out.append(_trial(self.oracle, sy, remaining()))
                 if out[-1][0] != FEASIBLE:
                     break
         self.lps += sum(r[2] for r in out)
         return [(st, pat) for st, pat, _ in out]
 
     def close(self) -> None:
-        if self.pool is not None:
-            # An interrupted search must not wait for trials still running: kill the workers.
-            procs = list((getattr(self.pool, "_processes", None) or {}).values())
-            queue = getattr(self.pool, "_call_queue", None)
-            if queue is not None:
-                queue.cancel_join_thread()
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            for p in procs:
-                p.kill()
-            for p in procs:
-                p.join()
-        if self.client is not None:
-            self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
+        """An interrupted search does not wait for trials still running: the workers are killed."""
+        if self.workers is not None:
+            self.workers.close()
 
 
 # --- the certified search --------------------------------------------------------------------------
@@ -305,7 +307,24 @@ class LowerBoundResult:
 
 
 def floor_pow2(n: int, alpha: float) -> int:
-    """floor(2^(n - alpha)) for an integer n >= 0, exact integer arithmetic, never above the true value."""
+    """floor(2^(n - alpha)) for an integer n >= 0, in exact integer arithmetic, never above the true value.
+
+    Parameters
+    ----------
+    n : int
+        The level.
+    alpha : float
+        The confidence parameter.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> floor_pow2(10, 1.0)
+    511
+    """
     # 2^-alpha as m / 2^60 rounded down; the float power is off by at most ~2^-52 relatively, i.e.
     # ~2^8 units of 2^-60, hence the margin.
     m = max(math.floor(math.ldexp(2.0 ** (-alpha), 60)) - 512, 0)
@@ -313,7 +332,30 @@ def floor_pow2(n: int, alpha: float) -> int:
 
 
 def resolve_alpha(*, trials: int, confidence: float | None, alpha: float | None) -> tuple[float, float]:
-    """(alpha, confidence) from the one given (confidence defaults to DEFAULT_CONFIDENCE)."""
+    """(alpha, confidence) from the one given (confidence defaults to DEFAULT_CONFIDENCE).
+
+    Parameters
+    ----------
+    trials : int
+        Trials per level r.
+    confidence, alpha : float or None
+        At most one of them.
+
+    Returns
+    -------
+    tuple of float
+        alpha and the confidence 1 - 2^(-alpha r).
+
+    Raises
+    ------
+    InputError
+        Both given, or a value out of range.
+
+    Examples
+    --------
+    >>> round(resolve_alpha(trials=10, confidence=None, alpha=1.0)[1], 6)
+    0.999023
+    """
     trials = int_at_least("trials", trials, 1)
     if alpha is not None and confidence is not None:
         raise InputError("give alpha or confidence, not both", param=("alpha", "confidence"))
@@ -327,14 +369,62 @@ def resolve_alpha(*, trials: int, confidence: float | None, alpha: float | None)
 def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start: int = 1, trials: int = DEFAULT_TRIALS,
                 confidence: float | None = None, alpha: float | None = None, density: float = DEFAULT_DENSITY,
                 method: str = "tree", time_limit: float | None = None, seed: int = 0, tol: float | None = None,
-                progress: bool = False, jobs: int = 1, dask: str | None = None) -> LowerBoundResult:
+                progress: bool | None = None, jobs: int = 1, dask: str | None = None) -> LowerBoundResult:
     """A lower bound on the region count of ``net`` over ``domain`` with a stated confidence (module doc).
 
-    ``xors=K`` tests level K only; otherwise levels ``start``, ``start + 1``, ... are searched
-    upward until a trial fails, ``time_limit`` (seconds, whole search) runs out or the level passes
-    the number of candidate neurons.  A level's trials run on ``jobs`` processes or on Dask (``dask``
-    = "local" or a scheduler address) with the same result as one by one.  Guarantee: ``lower_bound`` is wrong with probability at most
-    1 - ``confidence`` over the draw of the XORs (``seed``).
+    ``xors=K`` tests level K only; otherwise levels ``start``, ``start + 1``, ... are searched upward
+    until a trial fails, ``time_limit`` runs out or the level passes the number of candidate neurons.
+    Guarantee: ``lower_bound`` is wrong with probability at most 1 - ``confidence`` over the draw of the
+    XORs (``seed``).  SIGINT or SIGTERM ends the search with the levels certified so far.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    domain : Domain
+        The domain.
+    xors : int, optional
+        Test this level only.
+    start : int
+        First level of the upward search.
+    trials : int
+        Trials r per level.
+    confidence, alpha : float, optional
+        The target confidence p (default 0.99; alpha = log2(1/(1-p))/r), or alpha itself.
+    density : float
+        Probability that a candidate neuron joins an XOR (the bound is valid for any density).
+    method : {"tree", "milp", "scip"}
+        The feasibility oracle (:func:`make_oracle`).
+    time_limit : float, optional
+        Seconds for the whole search.
+    seed : int
+        Seed of the XORs.
+    tol : float, optional
+        The region tolerance.
+    progress : bool or None
+        A progress line on stderr (None: when stderr is a terminal).
+    jobs : int
+        Run each level's trials on this many processes (the same result as one by one).
+    dask : str, optional
+        Run the trials on Dask: ``"local"`` or a scheduler address.
+
+    Returns
+    -------
+    LowerBoundResult
+        ``lower_bound``, ``confidence``, ``level``, ``certain_lower_bound``, ``stopped``, ...
+
+    Raises
+    ------
+    InputError
+        A bad option, named as the library spells it.
+
+    Examples
+    --------
+    >>> from lrmilp import random_mlp
+    >>> from lrmilp.domains import Box
+    >>> r = lower_bound(random_mlp([3, 8], seed=0), Box(-1, 1, 3), seed=1)
+    >>> r.lower_bound >= r.certain_lower_bound > 0
+    True
     """
     t0 = time.perf_counter()
     if domain.input_dim != net.input_dim:
@@ -347,9 +437,7 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     seed = int_at_least("seed", seed, 0)
     jobs = int_at_least("jobs", jobs, 1)
     dask = dask_address("dask", dask)
-    if method not in METHODS:
-        raise InputError(f"unknown lower-bound method '{method}' (expected one of {', '.join(METHODS)})",
-                         param="method")
+    one_of("method", method, METHODS, what="lower-bound method")
     alpha, conf = resolve_alpha(trials=trials, confidence=confidence, alpha=alpha)
     net = balanced(net)  # exact power-of-two rescaling: the same regions, no overflow in norms
     if not net.relu_layers:
@@ -362,6 +450,7 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     candidates = np.flatnonzero((lo < 0) & (hi > 0))
     oracle = make_oracle(net, domain, method=method, tol=tol, bounds=bounds)
     runner = _Trials(oracle, jobs=jobs, dask=dask)
+    bar = Progress("lower-bound", progress=progress)
     rng = np.random.default_rng(seed)
     first, last = (xors, xors) if xors is not None else (start, candidates.size + math.ceil(alpha))
     found: dict[bytes, None] = {}
@@ -387,9 +476,7 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
                         passed += 1
                 statuses = [st for st, _ in results]
                 outcome = (FEASIBLE if passed == trials else INFEASIBLE if INFEASIBLE in statuses else UNKNOWN)
-                if progress:
-                    print(f"\r[lrmilp] level {k}: {passed}/{trials} trials found a region  "
-                          f"{time.perf_counter() - t0:,.1f}s", end="", file=sys.stderr, flush=True)
+                bar.show(f"level {k}: {passed}/{trials} trials found a region")
                 levels.append({"xors": k, "trials_passed": passed, "certified": outcome == FEASIBLE,
                                "seconds": round(time.perf_counter() - tk, 6)})
                 if outcome != FEASIBLE:
@@ -399,9 +486,8 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     except KeyboardInterrupt:
         stopped = "interrupted"
     finally:
+        bar.close()
         runner.close()
-    if progress:
-        print(file=sys.stderr)
     certain = len(found)
     xor_bound = floor_pow2(level, alpha) if level is not None else 0
     bound, conf_out = (xor_bound, conf) if xor_bound > certain else (certain, 1.0)

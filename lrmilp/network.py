@@ -378,7 +378,25 @@ def random_mlp(widths: Sequence[int], *, seed: int = 0, weight_std: float = 1.0,
                last_relu: bool = True) -> Network:
     """A random MLP n0-n1-...-nL with N(0, weight_std^2) weights and N(0, bias_std^2) biases.
 
-    ``widths[0]`` is the input size; every layer is followed by a ReLU unless ``last_relu`` is false.
+    Parameters
+    ----------
+    widths : sequence of int
+        ``widths[0]`` is the input size, then the layer widths.
+    seed : int
+        Seed of the draw.
+    weight_std, bias_std : float
+        Standard deviations.
+    last_relu : bool
+        Every layer is followed by a ReLU, the last one too unless false.
+
+    Returns
+    -------
+    Network
+
+    Examples
+    --------
+    >>> random_mlp([3, 8, 8], seed=0).widths
+    [8, 8]
     """
     rng = np.random.default_rng(seed)
     layers = []

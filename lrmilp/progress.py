@@ -99,6 +99,13 @@ class Progress:
         self.bar.refresh()
         self.next = time.perf_counter() + INTERVAL
 
+    def write(self, line: str) -> None:
+        """A line of its own on stderr (above the progress line when one is shown)."""
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
     def close(self) -> None:
         """End the line (a newline on stderr); later calls draw nothing."""
         if self.bar is not None:

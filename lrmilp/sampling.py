@@ -9,7 +9,6 @@ patterns (packed bits) and one batch.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from .domains import Domain
 from .errors import InputError
 from .interrupts import stop_signals
 from .network import Network
+from .progress import Progress
 from .validation import MAX_SAMPLES, int_at_least, load_array, positive_finite
 
 DISTRIBUTIONS = ("uniform", "gaussian", "data")
@@ -45,14 +45,51 @@ class SampleResult:
 
 def sample_patterns(net: Network, domain: Domain, *, samples: int, distribution: str = "uniform",
                     sigma: float = 1.0, data: str | Path | None = None, seed: int = 0, batch: int = 65536,
-                    progress: bool = False) -> SampleResult:
-    """Distinct activation patterns of ``samples`` inputs.
+                    progress: bool | None = None) -> SampleResult:
+    """Distinct activation patterns of ``samples`` inputs: a certain lower bound on the region count.
 
-    ``uniform``: uniform over the (bounded) domain; ``gaussian``: N(0, sigma^2 I) in the domain's
-    parameters (Xiong et al.'s protocol; samples outside a bounded domain are dropped and counted in
-    ``outside_domain``); ``data``: the rows of a ``.npy`` file of inputs (``samples`` caps how many).
-    ``samples`` is at most :data:`~lrmilp.validation.MAX_SAMPLES`.  SIGINT or SIGTERM ends the run
-    early with the patterns seen so far (``stopped: "interrupted"``), still a lower bound.
+    SIGINT or SIGTERM ends the run early with the patterns seen so far (``stopped: "interrupted"``),
+    still a lower bound.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    domain : Domain
+        The domain (its parameters are sampled).
+    samples : int
+        How many inputs, at most :data:`~lrmilp.validation.MAX_SAMPLES`.
+    distribution : {"uniform", "gaussian", "data"}
+        Uniform over the (bounded) domain; N(0, sigma^2 I) in the domain's parameters (Xiong et al.'s
+        protocol; samples outside a bounded domain are dropped and counted in ``outside_domain``); or the
+        rows of the ``.npy`` file ``data`` (``samples`` caps how many).
+    sigma : float
+        Standard deviation of ``gaussian``.
+    data : str or Path, optional
+        A ``.npy`` array of inputs (rows), for ``data``.
+    seed : int
+        Seed of the draw.
+    batch : int
+        Inputs per batch.
+    progress : bool or None
+        A progress line on stderr (None: when stderr is a terminal).
+
+    Returns
+    -------
+    SampleResult
+        ``distinct_patterns``, ``samples``, ``outside_domain``, ``stopped``, ...
+
+    Raises
+    ------
+    InputError
+        A bad option, or ``uniform`` over an unbounded domain.
+
+    Examples
+    --------
+    >>> from lrmilp import random_mlp
+    >>> from lrmilp.domains import Box
+    >>> sample_patterns(random_mlp([2, 5], seed=0), Box(-1, 1, 2), samples=10_000).distinct_patterns
+    7
     """
     if distribution not in DISTRIBUTIONS:
         raise InputError(f"unknown distribution '{distribution}' (expected one of {', '.join(DISTRIBUTIONS)})",
@@ -80,21 +117,18 @@ def sample_patterns(net: Network, domain: Domain, *, samples: int, distribution:
     count = {"done": 0, "outside": 0}  # updated batch by batch, so an interrupted run reports its samples
     stopped = None
     try:
-        with stop_signals(lambda signum: KeyboardInterrupt()):
-            _draw(net, domain, distribution, sigma, rows, rng, seen, samples, batch, progress, t0, count)
+        with stop_signals(lambda signum: KeyboardInterrupt()), \
+                Progress("sample", progress=progress, total=samples, unit="samples") as bar:
+            _draw(net, domain, distribution, sigma, rows, rng, seen, samples, batch, bar, count)
     except KeyboardInterrupt:
         stopped = "interrupted"
-    if progress:
-        print(file=sys.stderr)
     return SampleResult(len(seen), count["done"], distribution, time.perf_counter() - t0, count["outside"], stopped)
 
 
 def _draw(net: Network, domain: Domain, distribution: str, sigma: float, rows: np.ndarray | None,
-          rng: np.random.Generator, seen: set, samples: int, batch: int, progress: bool, t0: float,
-          count: dict) -> None:
+          rng: np.random.Generator, seen: set, samples: int, batch: int, bar: Progress, count: dict) -> None:
     """The sampling loop of :func:`sample_patterns`: adds each batch's patterns to ``seen``, then its size
     to ``count["done"]`` (so ``seen`` always holds the patterns of at least ``done`` samples)."""
-    next_report = t0 + 1.0
     while count["done"] < samples:
         done = count["done"]
         n = min(batch, samples - done)
@@ -111,7 +145,5 @@ def _draw(net: Network, domain: Domain, distribution: str, sigma: float, rows: n
             packed = np.packbits(net.patterns(X), axis=1)
             seen.update(map(bytes, np.unique(packed, axis=0)))
         count["done"] = done + n
-        if progress and time.perf_counter() >= next_report:
-            print(f"\r[lrmilp] samples {done + n:,}/{samples:,}  distinct patterns {len(seen):,}", end="",
-                  file=sys.stderr, flush=True)
-            next_report = time.perf_counter() + 1.0
+        if bar.due():
+            bar.show(f"distinct patterns {len(seen):,}", n=done + n)

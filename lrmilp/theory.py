@@ -201,8 +201,27 @@ def mlp_bounds(n0: int, widths: Sequence[int], *, ranks: Sequence[int] | None = 
 def bounds_for_arch(arch: Sequence[int]) -> dict:
     """:func:`mlp_bounds` for ``arch = [n0, n1, ..., nL]`` with every layer followed by a ReLU.
 
-    At most :data:`~lrmilp.validation.MAX_ARCH_NEURONS` neurons in all (InputError otherwise): the
-    exact dynamic programme grows with the cube of the widths."""
+    Parameters
+    ----------
+    arch : sequence of int
+        Input size and layer widths.
+
+    Returns
+    -------
+    dict
+        Every closed form as an exact integer (None where it does not apply).
+
+    Raises
+    ------
+    InputError
+        More than :data:`~lrmilp.validation.MAX_ARCH_NEURONS` neurons in all: the exact dynamic programme
+        grows with the cube of the widths.
+
+    Examples
+    --------
+    >>> bounds_for_arch([2, 3])["one_layer_max"]
+    7
+    """
     if len(arch) < 2:
         raise InputError(f"arch needs an input size and at least one layer, got {list(arch)}", param="arch")
     n0, ws = _check_arch(arch[0], arch[1:])
@@ -444,6 +463,22 @@ def bounds_for_network(net: Network) -> dict:
     for a one-layer CNN also xiong2020; for a net with one ReLU layer, the first, also
     one_layer_exact; for a deeper net whose first layer is a convolution with ReLU, xiong2020_upper
     (:func:`xiong2020_deep_bounds`).  The enumerated ones are None when too large to compute.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+
+    Returns
+    -------
+    dict
+        Exact integers (or None).
+
+    Examples
+    --------
+    >>> from lrmilp import random_mlp
+    >>> bounds_for_network(random_mlp([2, 3], seed=0))["one_layer_exact"]
+    7
     """
     widths = net.widths
     if not widths:

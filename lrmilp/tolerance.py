@@ -148,11 +148,31 @@ def magnitude(net: Network, domain: Domain) -> float:
 def resolve_tolerance(net: Network, domain: Domain, tol: float | None = None) -> Tolerance:
     """The tolerance of a count of ``net`` over ``domain``: ``tol`` if given, else the relative default.
 
+    Parameters
+    ----------
+    net : Network
+        The network (its first layer sets the scale over an unbounded domain).
+    domain : Domain
+        The domain.
+    tol : float, optional
+        An absolute tol.
+
+    Returns
+    -------
+    Tolerance
+
     Raises
     ------
     InputError
         ``tol`` is not a positive finite number, or it is below what float64 arithmetic can certify at
         the domain's coordinates (then no count could be trusted, so none is made).
+
+    Examples
+    --------
+    >>> from lrmilp import random_mlp
+    >>> from lrmilp.domains import Box
+    >>> resolve_tolerance(random_mlp([2, 3]), Box(-2, 2, 2)).tol
+    2e-09
     """
     scale = domain_scale(net, domain)
     if tol is not None:

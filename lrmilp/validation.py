@@ -12,7 +12,7 @@ import math
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -150,6 +150,40 @@ def int_at_least(name: str, value: Any, lo: int, hi: int | None = None) -> int:
 def optional_int_at_least(name: str, value: Any, lo: int, hi: int | None = None) -> int | None:
     """None stays None; anything else as :func:`int_at_least`."""
     return None if value is None else int_at_least(name, value, lo, hi)
+
+
+def one_of(name: str, value: Any, options: Sequence[str], *, what: str | None = None) -> str:
+    """``value`` if it is one of ``options``; InputError naming the parameter otherwise.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name (``method``, ``geometry``).
+    value : Any
+        The value given.
+    options : sequence of str
+        The accepted values.
+    what : str, optional
+        How the message calls the value (default: ``name``), e.g. ``"count method"``.
+
+    Returns
+    -------
+    str
+        ``value`` unchanged.
+
+    Raises
+    ------
+    InputError
+        ``unknown {what} 'value' (expected one of ...)``, with ``param=name``.
+
+    Examples
+    --------
+    >>> one_of("method", "lp", ("interval", "lp", "milp"))
+    'lp'
+    """
+    if not isinstance(value, str) or value not in options:
+        raise InputError(f"unknown {what or name} {value!r} (expected one of {', '.join(options)})", param=name)
+    return value
 
 
 def dask_address(name: str, value: str | None) -> str | None:

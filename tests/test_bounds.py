@@ -64,7 +64,10 @@ def test_dask_gives_same_bounds():
     pytest.importorskip("distributed")
     net = random_mlp([5, 12, 12, 2], seed=3, last_relu=False)
     dom = Box(-1, 1, 5)
-    a, b = tighten(net, dom, method="lp"), tighten(net, dom, method="lp", jobs=2, dask="local")
+    from lrmilp.parallel import Workers
+    a = tighten(net, dom, method="lp")
+    with Workers(2, dask="local") as workers:
+        b = tighten(net, dom, method="lp", jobs=2, executor=workers.executor)
     assert all(np.allclose(a.lower[k], b.lower[k]) and np.allclose(a.upper[k], b.upper[k]) for k in range(3))
 
 

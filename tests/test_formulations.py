@@ -13,7 +13,8 @@ import pytest
 
 from lrmilp import InputError, random_mlp
 from lrmilp.domains import Box, Unbounded
-from lrmilp.formulations import LinearModel, bigm_model, build_bigm, to_highspy, to_mip, to_pyomo, write_model
+from lrmilp.bounds import bigm_model
+from lrmilp.formulations import LinearModel, build_bigm, to_highspy, to_mip, to_pyomo, write_model
 
 N_SAMPLES = 100_000
 NETS = [([3, 6, 5, 2], 0), ([3, 6, 5, 2], 1), ([2, 5, 4, 3], 7)]

@@ -20,7 +20,7 @@ import pytest
 
 from lrmilp import Dense, InputError, Network, SolverUnavailable, load_network, random_mlp
 from lrmilp.counting import count_regions
-from lrmilp.counting.solvers import auto_radius, count_with_solver
+from lrmilp.counting.model import auto_radius
 from lrmilp.domains import Box, Polytope, Unbounded, from_options, plane
 from lrmilp.regions import read_regions
 
@@ -177,18 +177,18 @@ def test_time_limit_gives_lower_bound():
 
 def test_network_without_relu_has_one_region():
     net = Network([Dense(np.ones((1, 2)), np.zeros(1), relu=False)], (2,))
-    res = count_with_solver(net, Box(-1, 1, 2), method="milp")
+    res = count_regions(net, Box(-1, 1, 2), method="milp")
     assert res.regions == 1 and res.complete
 
 
 def test_bad_options_raise_input_error():
     net = random_mlp([2, 3, 1], seed=0, last_relu=False)
     with pytest.raises(InputError):
-        count_with_solver(net, Box(-1, 1, 2), method="milp", tol=0.0)
+        count_regions(net, Box(-1, 1, 2), method="milp", tol=0.0)
     with pytest.raises(InputError):
-        count_with_solver(net, Unbounded(2), method="milp", radius=-1.0)
+        count_regions(net, Unbounded(2), method="milp", radius=-1.0)
     with pytest.raises(InputError):
-        count_with_solver(net, Box(-1, 1, 2), method="cplex")
+        count_regions(net, Box(-1, 1, 2), method="cplex")
 
 
 def test_gurobi_counts_or_is_unavailable():

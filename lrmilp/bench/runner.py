@@ -36,6 +36,8 @@ from .. import __version__
 from ..interrupts import stop_signals
 from ..jsonout import jsonable
 from ..outputs import check_distinct
+from ..progress import Progress
+from ..validation import int_at_least
 from .spec import BenchSpec, Run, domain_payload, resolve_paths
 from .store import ResultStore
 from .worker import SCRATCH_PREFIX
@@ -140,14 +142,43 @@ def make_record(run: Run, outcome: dict) -> dict:
                      "finished": datetime.datetime.now().isoformat(timespec="seconds"), "lrmilp": __version__})
 
 
-def run_bench(spec: BenchSpec, *, jobs: int | None = None, retry_errors: bool = False, log=None) -> dict:
+def run_bench(spec: BenchSpec, *, jobs: int | None = None, retry_errors: bool = False, log=None,
+              progress: bool | None = None) -> dict:
     """Execute ``spec`` (see the module doc); the summary: counts and one entry per run, in spec order.
 
-    ``log(line)`` receives progress lines (default: stderr).  An interrupted batch (SIGINT, SIGTERM)
-    returns the summary of what finished, with ``stopped: "interrupted"``.
+    An interrupted batch (SIGINT, SIGTERM) returns the summary of what finished, with ``stopped:
+    "interrupted"``; a rerun resumes.
+
+    Parameters
+    ----------
+    spec : BenchSpec
+        The parsed spec (:func:`lrmilp.bench.load_spec`).
+    jobs : int, optional
+        Runs at a time (default: the spec's ``jobs``).
+    retry_errors : bool
+        Run again the runs recorded as errors.
+    log : callable, optional
+        ``log(line)`` receives a line per finished run (default: stderr, above the progress line).
+    progress : bool or None
+        A progress line on stderr (None: when stderr is a terminal).
+
+    Returns
+    -------
+    dict
+        ``runs``, ``executed``, ``skipped``, ``statuses``, ``results`` (one entry per run), ``stopped``,
+        ``complete`` and the result files.
+
+    Raises
+    ------
+    InputError
+        A bad ``jobs``, or result files that name an input.
+
+    Examples
+    --------
+    >>> from lrmilp.bench import load_spec
+    >>> summary = run_bench(load_spec("bench.toml"), jobs=2)  # doctest: +SKIP
     """
-    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
-    jobs = jobs or spec.jobs
+    jobs = spec.jobs if jobs is None else int_at_least("jobs", jobs, 1)
     base = spec.path.resolve().parent
     live = _Live()
     unavailable = {k.name: k.unavailable() for k in {r.kind.name: r.kind for r in spec.runs}.values()}
@@ -164,6 +195,8 @@ def run_bench(spec: BenchSpec, *, jobs: int | None = None, retry_errors: bool = 
                 done += 1
             else:
                 todo.append(run)
+        bar = Progress("bench", progress=progress, total=len(todo), unit="runs")
+        log = log or bar.write
         log(f"[bench] {len(spec.runs)} runs: {done} already in {store.jsonl}, {len(todo)} to run"
             + (f", {jobs} at a time" if jobs > 1 and todo else ""))
         for run in [r for r in todo if unavailable[r.kind.name]]:
@@ -184,6 +217,7 @@ def run_bench(spec: BenchSpec, *, jobs: int | None = None, retry_errors: bool = 
                     executed += 1
                     log(f"[bench] {n}/{len(todo)} {rec['status']:<7} {run.label()} {_fmt_value(rec)} "
                         f"{rec['seconds']:.1f}s" + (f" ({rec['error']})" if rec["error"] else ""))
+                    bar.show(f"{executed:,} saved", n=executed)
         except KeyboardInterrupt:
             live.kill_all()
             for fut in futures:
@@ -192,6 +226,7 @@ def run_bench(spec: BenchSpec, *, jobs: int | None = None, retry_errors: bool = 
             log(f"[bench] interrupted: {executed} runs saved in {store.jsonl}; rerun to resume")
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            bar.close()
         out = summarize(spec, store, executed=executed)
         out["stopped"] = stopped
         out["complete"] = stopped is None

@@ -103,9 +103,33 @@ def _toml(text: str) -> dict:
 
 
 def load_spec(path: str | Path, *, output: str | Path | None = None, trust: bool = False) -> BenchSpec:
-    """Parse and validate a spec; InputError (one line, naming the spec and the key) when it is bad.
+    """Parse and validate a bench spec (TOML).
 
-    ``trust`` allows ``module:function`` task kinds, whose modules are imported (their code runs)."""
+    Parameters
+    ----------
+    path : str or Path
+        The spec file.
+    output : str or Path, optional
+        Result file stem, instead of the spec's ``output``.
+    trust : bool
+        Allow ``module:function`` task kinds, whose modules are imported (their code runs).
+
+    Returns
+    -------
+    BenchSpec
+        The runs (models x domains x tasks), resolved.
+
+    Raises
+    ------
+    InputError
+        One line naming the spec and the key that is bad.
+
+    Examples
+    --------
+    >>> spec = load_spec("bench.toml")  # doctest: +SKIP
+    >>> len(spec.runs)  # doctest: +SKIP
+    12
+    """
     path = Path(path)
     data = parse_file(path, "spec file", _toml)
     try:

@@ -18,7 +18,7 @@ one :class:`~lrmilp.errors.InputError` naming ``geometry``.
 from __future__ import annotations
 
 from ..domains import Domain
-from ..errors import InputError
+from ..validation import one_of
 from .base import Cells, Hyperplanes, LayerCut, TreeStats, Visit, Walk, settled_by_bounds
 from .batch import BatchCells
 from .dual import DualCells
@@ -97,8 +97,7 @@ def geometry_class(name: str, domain: Domain, *, parity: bool = False) -> type[C
     ...
     lrmilp.errors.InputError: unknown geometry 'foo' (expected one of auto, polygon, vertex, lp, batch, dual)
     """
-    if not isinstance(name, str) or name not in NAMES:
-        raise InputError(f"unknown geometry {name!r} (expected one of {', '.join(NAMES)})", param="geometry")
+    one_of("geometry", name, NAMES)
     cls = GEOMETRIES[choose_geometry(domain) if name == "auto" else name]
     if parity and not cls.parity:
         cls = LpCells  # XOR propagation follows one path at a time

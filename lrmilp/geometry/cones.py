@@ -144,6 +144,21 @@ def cone_statistics(net: Network) -> ConeResult:
 
     Guarantees: one entry per filter of each upper layer, with a state among STATES or NO_APEX, and
     per pair the counts of each state.  Networks without such a pair give an empty list.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+
+    Returns
+    -------
+    ConeResult
+
+    Examples
+    --------
+    >>> from lrmilp import random_mlp
+    >>> cone_statistics(random_mlp([3, 4], seed=0)).to_dict()["pairs"]
+    []
     """
     t0 = time.perf_counter()
     pairs = []

@@ -17,6 +17,8 @@ import numpy as np
 from ..domains import Domain
 from ..errors import InputError
 from ..network import Network
+from ..progress import Progress
+from ..validation import int_at_least
 from ._common import affine_rows, region_layers, summary
 
 ZERO_GRAD = 1e-12
@@ -48,15 +50,47 @@ class DistanceResult:
 
 
 def boundary_distance(net: Network, points, *, domain: Domain | None = None, domain_faces: bool = False,
-                      chunk: int = CHUNK_POINTS) -> DistanceResult:
+                      chunk: int = CHUNK_POINTS, progress: bool | None = None) -> DistanceResult:
     """Distance from each point to the boundary of its linear region.
 
-    ``points`` are network inputs, or slice parameters u when ``domain`` is an AffineSlice (then
-    distances are measured in u).  With ``domain_faces`` the domain's faces bound the distance too
-    (points must then lie in the domain).  Guarantees: exact up to rounding, for every point; a point
-    on a boundary (a non-constant pre-activation exactly 0) gets 0.
+    Exact up to rounding, for every point; a point on a boundary (a non-constant pre-activation
+    exactly 0) gets 0.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    points : array_like
+        Network inputs (rows), or slice parameters u when ``domain`` is an AffineSlice (then distances
+        are measured in u).
+    domain : Domain, optional
+        The domain the points live in.
+    domain_faces : bool
+        The domain's faces bound the distance too (the points must lie in the domain).
+    chunk : int
+        Points whose per-neuron gradients are held in memory at once.
+    progress : bool or None
+        A progress line on stderr (None: when stderr is a terminal).
+
+    Returns
+    -------
+    DistanceResult
+
+    Raises
+    ------
+    InputError
+        Points of the wrong size, not finite, or outside the domain with ``domain_faces``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lrmilp.network import Dense, Network
+    >>> net = Network([Dense(np.array([[1.0, 0.0]]), np.zeros(1))], (2,))
+    >>> boundary_distance(net, np.array([[0.5, 3.0]])).distances.tolist()
+    [0.5]
     """
     t0 = time.perf_counter()
+    chunk = int_at_least("chunk", chunk, 1)
     if domain is not None and domain.input_dim != net.input_dim:
         raise InputError(f"domain has {domain.input_dim} inputs, network has {net.input_dim}")
     d = net.input_dim if domain is None else domain.dim
@@ -73,8 +107,11 @@ def boundary_distance(net: Network, points, *, domain: Domain | None = None, dom
     basis = None if domain is None or domain.basis is None else domain.basis
     dist = np.full(len(U), np.inf)
     nearest = np.full(len(U), -1)
-    for s in range(0, len(U), max(1, chunk)):
-        dist[s:s + chunk], nearest[s:s + chunk] = _neuron_distance(net, U[s:s + chunk], domain, basis)
+    with Progress("distance", progress=progress, total=len(U), unit="points") as bar:
+        for s in range(0, len(U), chunk):
+            dist[s:s + chunk], nearest[s:s + chunk] = _neuron_distance(net, U[s:s + chunk], domain, basis)
+            if bar.due():
+                bar.show(n=min(s + chunk, len(U)))
     if domain_faces:
         face = _face_distance(domain, U)
         closer = face < dist

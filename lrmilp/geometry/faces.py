@@ -32,6 +32,7 @@ from ..errors import InputError
 from ..formulations.highs import quiet_highs
 from ..interrupts import stop_signals
 from ..network import Network
+from ..progress import Progress
 from ..validation import int_at_least, optional_int_at_least, optional_positive_finite
 
 TOL_MEANING = ("a region counts iff it holds a ball of radius > tol; a row is a facet iff the region's "
@@ -76,7 +77,8 @@ class FacesResult:
 
 
 def region_faces(net: Network, domain: Domain, *, tol: float | None = None, rays: int = RAYS, seed: int = 0,
-                 time_limit: float | None = None, max_regions: int | None = None) -> FacesResult:
+                 time_limit: float | None = None, max_regions: int | None = None,
+                 progress: bool | None = None) -> FacesResult:
     """Facets of every region of ``net`` over ``domain``, counted separately for neuron and domain rows.
 
     Guarantees: the regions are those of ``count_regions(net, domain, tol=tol)``; each facet is decided
@@ -84,6 +86,41 @@ def region_faces(net: Network, domain: Domain, *, tol: float | None = None, rays
     one hyperplane count once (as a neuron facet if any of them is a neuron's).  SIGINT or SIGTERM
     stops either phase at once (``stopped: "interrupted"``): the result then covers the regions whose
     facets were computed (none if the enumeration was stopped), of ``regions_found``.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    domain : Domain
+        The domain.
+    tol : float, optional
+        The region (and facet) tolerance; default 1e-9 of the domain's scale.
+    rays : int
+        Random rays per region for the LP-free facet certificates.
+    seed : int
+        Seed of the rays.
+    time_limit : float, optional
+        Seconds for the enumeration.
+    max_regions : int, optional
+        Enumerate at most this many regions.
+    progress : bool or None
+        Progress lines on stderr for both phases (None: when stderr is a terminal).
+
+    Returns
+    -------
+    FacesResult
+
+    Raises
+    ------
+    InputError
+        A bad option.
+
+    Examples
+    --------
+    >>> from lrmilp import random_mlp
+    >>> from lrmilp.domains import Box
+    >>> region_faces(random_mlp([2, 3], seed=0), Box(-1, 1, 2)).to_dict()["regions"]
+    4
     """
     t0 = time.perf_counter()
     if domain.input_dim != net.input_dim:
@@ -95,8 +132,8 @@ def region_faces(net: Network, domain: Domain, *, tol: float | None = None, rays
     net = balanced(net)  # the same regions; no overflow in norms
     tol = resolve_tolerance(net, domain, optional_positive_finite("tol", tol)).tol
     regions: list[tuple[np.ndarray, np.ndarray]] = []
-    enum = TreeSearch(net, domain, tol=tol, time_limit=time_limit, max_regions=max_regions,
-                          on_region=lambda p, u, r: regions.append((p, u)))
+    enum = TreeSearch(net, domain, tol=tol, time_limit=time_limit, max_regions=max_regions, progress=progress,
+                      on_region=lambda p, u, r: regions.append((p, u)))
     enum.run()
     dom_rows, dom_rhs = domain_rows(domain)
     rng = np.random.default_rng(seed)
@@ -106,8 +143,11 @@ def region_faces(net: Network, domain: Domain, *, tol: float | None = None, rays
     stopped, done = enum.stopped, 0
     if stopped != "interrupted":  # a stopped user wants the partial result now, not after the facet LPs
         try:
-            with stop_signals(lambda signum: KeyboardInterrupt()):
+            with stop_signals(lambda signum: KeyboardInterrupt()), \
+                    Progress("faces", progress=progress, total=len(regions), unit="regions") as bar:
                 for k, (pattern, point) in enumerate(regions):
+                    if bar.due():
+                        bar.show(f"{stats['lps']:,} LPs", n=k)
                     A, c, _, _ = net.region_map(pattern, origin=origin, basis=domain.basis)
                     rows, rhs, is_dom = _h_rep(A, c, pattern, dom_rows, dom_rhs)
                     facet = _facets(rows, rhs, point, domain, tol, rng.normal(size=(rays, domain.dim)), stats)

@@ -145,6 +145,36 @@ def line_regions(net: Network, starts, ends, *, infinite: bool = False, tol: flo
     Guarantees: ``regions[i]`` is the number of pieces of t-length > 2 tol on line i (each piece is a
     distinct activation pattern: patterns are convex, a line meets each once), and ``breakpoints[i]``
     holds the regions[i] - 1 parameters where the pattern changes, sorted.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    starts, ends : array_like
+        (n0,) or (lines, n0) points.
+    infinite : bool
+        The whole lines, not the segments.
+    tol : float, optional
+        Pieces of t-length at most 2 tol are not regions (default: the relative default of the segment).
+    chunk : int
+        Lines processed together.
+
+    Returns
+    -------
+    LineResult
+
+    Raises
+    ------
+    InputError
+        Points of different shapes or sizes, or not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lrmilp.network import Dense, Network
+    >>> net = Network([Dense(np.array([[1.0]]), np.zeros(1))], (1,))
+    >>> line_regions(net, np.array([-1.0]), np.array([1.0])).regions.tolist()
+    [2]
     """
     t_start = time.perf_counter()
     tol = DEFAULT_TOL if tol is None else positive_finite("tol", tol)
@@ -194,6 +224,32 @@ def polyline_regions(net: Network, points, *, tol: float | None = None) -> Polyl
 
     Each segment is cut as by :func:`line_regions` (tol in each segment's own parameter); where the
     pieces on both sides of a path vertex share a pattern they are one region.
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    points : array_like
+        (k, n0) points, k >= 2.
+    tol : float, optional
+        As for :func:`line_regions`.
+
+    Returns
+    -------
+    PolylineResult
+
+    Raises
+    ------
+    InputError
+        Fewer than two points, or points of the wrong size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lrmilp.network import Dense, Network
+    >>> net = Network([Dense(np.array([[1.0]]), np.zeros(1))], (1,))
+    >>> polyline_regions(net, np.array([[-1.0], [0.5], [2.0]])).to_dict()["regions"]
+    2
     """
     t_start = time.perf_counter()
     X = _as_points("points", points, net.input_dim)

@@ -210,6 +210,31 @@ def plane_partition(net: Network, domain: Domain, *, tol: float | None = None) -
     Guarantees: the cells are the full-dimensional regions holding a ball of radius > tol in u, each
     listed once with its pattern and exact output map; their count equals
     ``count_regions(net, domain, tol=tol)`` (tol None: the same relative default, :mod:`lrmilp.tolerance`).
+
+    Parameters
+    ----------
+    net : Network
+        The network.
+    domain : Domain
+        A 2-D box in its parameters (``lrmilp.domains.plane`` or a 2-input ``Box``).
+    tol : float, optional
+        The region tolerance.
+
+    Returns
+    -------
+    PlanePartition
+
+    Raises
+    ------
+    InputError
+        A domain that is not a bounded 2-D box, or a bad tol.
+
+    Examples
+    --------
+    >>> from lrmilp import random_mlp
+    >>> from lrmilp.domains import Box
+    >>> plane_partition(random_mlp([2, 5], seed=0), Box(-1, 1, 2)).to_dict()["regions"]
+    7
     """
     t0 = time.perf_counter()
     if domain.dim != 2 or not domain.bounded or domain.A_ub.shape[0]:

@@ -14,8 +14,27 @@ __all__ = ["load_network", "load_npz", "save_npz"]
 def load_network(path: str | Path, *, trust: bool = False) -> Network:
     """Load a network from ``.npz``, ``.onnx`` or ``.pt``/``.pth`` (by file ending).
 
-    ``trust`` allows unpickling a whole PyTorch module (arbitrary code); without it only
-    ``weights_only`` loads are attempted.  Raises :class:`InputError` for anything unreadable.
+    Parameters
+    ----------
+    path : str or Path
+        The model file (CONTRACT.md section 1).
+    trust : bool
+        Allow unpickling a whole PyTorch module (runs code from the file); without it only
+        ``weights_only`` loads are attempted.
+
+    Returns
+    -------
+    Network
+
+    Raises
+    ------
+    InputError
+        Anything unreadable, malformed or too large.
+
+    Examples
+    --------
+    >>> load_network("models/random-4-12-12-s0.npz").widths  # doctest: +SKIP
+    [12, 12]
     """
     path = Path(path)
     if not path.exists():

@@ -110,11 +110,37 @@ def _basis_rows(WT: np.ndarray, SG: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 def solve_batch(shared: SharedRows, Ahat: np.ndarray, chat: np.ndarray, sig: np.ndarray,
                 B: np.ndarray, Binv: np.ndarray) -> BatchResult:
-    """Solve L Chebyshev LPs at once.  LP l holds the shared rows and, for each layer hyperplane j with
-    sig[l, j] != 0, the row sig (a_j u + c_j) >= t, i.e. (-sig a_j) u + t <= sig c_j, where
-    ``Ahat`` (n, d) and ``chat`` (n,) are unit normals and offsets.  Row ids index the shared rows, then
-    the layer's (S + j).  ``B`` (L, d+1) / ``Binv`` (L, d+1, d+1) must be dual-feasible bases of rows each
-    LP holds (inputs are not modified).  The radius returned is certified at the point (see module doc).
+    """Solve L Chebyshev LPs at once.
+
+    LP l holds the shared rows and, for each layer hyperplane j with sig[l, j] != 0, the row
+    sig (a_j u + c_j) >= t, i.e. (-sig a_j) u + t <= sig c_j.  Row ids index the shared rows, then the
+    layer's (S + j).  The radius returned is certified at the point (see the module docstring).
+
+    Parameters
+    ----------
+    shared : SharedRows
+        The rows every LP holds (the domain and an enclosing cell).
+    Ahat, chat : numpy.ndarray
+        (n, d) unit normals and (n,) offsets of the layer's hyperplanes.
+    sig : numpy.ndarray
+        (L, n) int8: +1 / -1 the row of that side, 0 no row.
+    B, Binv : numpy.ndarray
+        (L, d+1) dual-feasible bases of rows each LP holds and (L, d+1, d+1) their inverses (not modified).
+
+    Returns
+    -------
+    BatchResult
+        Per LP the certified radius, point and optimal basis; how many LPs HiGHS re-solved.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lrmilp.domains import Box, domain_rows
+    >>> shared = SharedRows.of_domain(*domain_rows(Box(-1, 1, 2)))
+    >>> B, Binv = shared.first_basis()
+    >>> res = solve_batch(shared, np.array([[1.0, 0.0]]), np.zeros(1), np.array([[1]], dtype=np.int8), B[None], Binv[None])
+    >>> round(float(res.t[0]), 9)
+    0.5
     """
     L, n = B.shape
     d = n - 1
@@ -213,7 +239,34 @@ def _fallback(shared: SharedRows, Ahat: np.ndarray, chat: np.ndarray, sig_l: np.
 
 
 def chebyshev_ball(rows: np.ndarray, rhs: np.ndarray, cap: float = RADIUS_CAP) -> tuple[float, np.ndarray]:
-    """Largest ball in {u : rows u <= rhs} (unit rows), radius capped at ``cap``."""
+    """The largest ball in {u : rows u <= rhs} (unit rows), radius capped at ``cap`` (scipy's HiGHS).
+
+    Parameters
+    ----------
+    rows : numpy.ndarray
+        (m, d) unit normals.
+    rhs : numpy.ndarray
+        (m,) offsets.
+    cap : float
+        The radius cap (keeps the LP bounded).
+
+    Returns
+    -------
+    tuple
+        (radius, centre); radius -inf when the rows admit no point.
+
+    Raises
+    ------
+    RuntimeError
+        The LP failed (never read as an empty cell).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t, u = chebyshev_ball(np.array([[1.0], [-1.0]]), np.array([1.0, 1.0]), cap=5.0)
+    >>> round(t, 9), abs(round(float(u[0]), 9))
+    (1.0, 0.0)
+    """
     from scipy.optimize import linprog
     d = rows.shape[1]
     res = linprog(np.r_[np.zeros(d), -1.0], A_ub=np.c_[rows, np.ones(len(rows))], b_ub=rhs,

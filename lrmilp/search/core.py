@@ -140,7 +140,7 @@ class TreeSearch:
     >>> from lrmilp.domains import Box
     >>> search = TreeSearch(random_mlp([2, 5], seed=0), Box(-1, 1, 2))
     >>> search.run().regions, search.geometry
-    (12, 'polygon')
+    (7, 'polygon')
     """
 
     def __init__(self, net: Network, domain: Domain, *, tol: "float | Tolerance | None" = None,
