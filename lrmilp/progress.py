@@ -67,37 +67,46 @@ class Progress:
     """
 
     def __init__(self, what: str, *, progress: bool | None = None, total: int | None = None, unit: str = "") -> None:
+        self.shown = wanted(progress)
+        self.what, self.total, self.unit = f"lrmilp {what}", total, unit
+        self.start = time.time()
+        self.next = time.perf_counter() + INTERVAL  # a run shorter than that draws nothing
         self.bar: tqdm | None = None
-        self.next = 0.0
-        if wanted(progress):
-            self.what = f"lrmilp {what}"
-            if total is None:  # the text goes in the description: a postfix would start with a comma
-                fmt = "{desc} [{elapsed}]"
-            else:
-                fmt = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} " + unit + " [{elapsed}<{remaining}]{postfix}"
-            self.bar = _Bar(total=total, desc=self.what, file=sys.stderr, bar_format=fmt, leave=True,
-                            dynamic_ncols=True, mininterval=INTERVAL)
+        self.closed = False
 
     @property
     def enabled(self) -> bool:
-        return self.bar is not None
+        return self.shown and not self.closed
 
     def due(self) -> bool:
-        """Shown, and a redraw is due (:data:`INTERVAL` seconds since the last)."""
-        return self.bar is not None and time.perf_counter() >= self.next
+        """Shown, and a redraw is due (:data:`INTERVAL` seconds since the start or the last one)."""
+        return self.shown and not self.closed and time.perf_counter() >= self.next
 
     def show(self, text: str = "", n: int | None = None) -> None:
-        """Redraw the line with ``text`` (and ``n`` steps done, for a bar)."""
+        """Draw the line with ``text`` (and ``n`` steps done, for a bar)."""
+        if not self.enabled:
+            return
+        self.next = time.perf_counter() + INTERVAL
         if self.bar is None:
+            if self.total is None:  # the text goes in the description: a postfix would start with a comma
+                self.bar = _Bar(desc=f"{self.what}: {text}", bar_format="{desc} [{elapsed}]", **self._common())
+            else:
+                fmt = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} " + self.unit + " [{elapsed}<{remaining}]{postfix}"
+                self.bar = _Bar(desc=self.what, total=self.total, initial=n or 0, postfix=text or None, bar_format=fmt,
+                                **self._common())
+            self.bar.start_t = self.start  # elapsed time counts from the run's start
             return
         if n is not None:
             self.bar.n = n
-        if self.bar.total is None:
+        if self.total is None:
             self.bar.set_description_str(f"{self.what}: {text}", refresh=False)
         else:
             self.bar.set_postfix_str(text, refresh=False)
         self.bar.refresh()
-        self.next = time.perf_counter() + INTERVAL
+
+    @staticmethod
+    def _common() -> dict:
+        return {"file": sys.stderr, "leave": True, "dynamic_ncols": True, "mininterval": INTERVAL}
 
     def write(self, line: str) -> None:
         """A line of its own on stderr (above the progress line when one is shown)."""
@@ -107,7 +116,8 @@ class Progress:
             print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        """End the line (a newline on stderr); later calls draw nothing."""
+        """End the line (a newline on stderr, if one was drawn); later calls draw nothing."""
+        self.closed = True
         if self.bar is not None:
             self.bar.close()
             self.bar = None

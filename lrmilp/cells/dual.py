@@ -7,34 +7,19 @@ no XOR constraints (the registry uses the ``lp`` geometry for those).  A node th
 cannot solve is redone by the ``lp`` geometry (HiGHS), skipping the children already found.
 
 The driver (:func:`lrmilp.cells.dualgeom.explore`) speaks to the enumerator it was written for;
-:class:`DualHost` gives it that enumerator, built on the core's :class:`~lrmilp.cells.base.Walk` and
-the split in progress.  The driver and numba are imported on first use.
+:class:`~lrmilp.cells.dualhost.DualHost` gives it that enumerator, built on the core's
+:class:`~lrmilp.cells.base.Walk` and the split in progress.  The driver and numba are imported on first use.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
 
 import numpy as np
 
 from ..domains import Domain
-from .base import Cells, LayerCut, PrefixRow, Visit, Walk
+from .base import Cells, LayerCut, PrefixRow, Visit
+from .dualhost import Core, DualHost
 from .lp import LpCells
-
-
-class Core(Walk, Protocol):
-    """The core as the dual driver needs it besides the :class:`Walk`: the pattern it writes, the
-    network's layers, and the calls that go on below a child or emit a region."""
-
-    pattern: np.ndarray
-    layers: list
-    offsets: dict[int, int]
-    on_region: Any
-    max_regions: int | None
-
-    def enter(self, k: int, M: np.ndarray, m: np.ndarray, cell: Any) -> None: ...
-
-    def emit(self, center: np.ndarray, radius: float) -> None: ...
 
 
 class DualCells(Cells):
@@ -45,7 +30,7 @@ class DualCells(Cells):
 
     def __init__(self, walk: Core) -> None:
         super().__init__(walk)
-        self.host = DualHost(walk, self)
+        self.host = DualHost(walk, self.redo)
         self.search = None  # dualgeom.DualSearch, built on first use (it imports numba)
         self.fallback: LpCells | None = None  # the lp geometry, for nodes the compiled simplex fails on
 
@@ -114,50 +99,3 @@ class _Unseen:
 
     def regions(self, count: int, min_radius: float) -> None:
         raise RuntimeError("a redone node emits its regions one by one")
-
-
-class DualHost:
-    """The enumerator :mod:`lrmilp.cells.dualgeom` was written for, on the core and the split in progress
-    (its layer and visit).  Attribute names are the driver's."""
-
-    def __init__(self, core: Core, cells: DualCells) -> None:
-        self.core, self.cells = core, cells
-        self.domain, self.tol, self.noise, self.cap = core.domain, core.tol, core.noise, core.cap
-        self.rows, self.rhs = core.rows, core.rhs
-        self.layers, self.offsets, self.pattern = core.layers, core.offsets, core.pattern
-        self.par = None  # no XOR constraints in this geometry
-        self.layer: LayerCut | None = None
-        self.visit: Visit | None = None
-
-    @property
-    def stats(self):
-        return self.core.stats
-
-    @property
-    def on_region(self):
-        return self.core.on_region
-
-    @property
-    def max_regions(self):
-        return self.core.max_regions
-
-    def _layer_setup(self, k: int, M, m):
-        return self.layer.planes
-
-    def _node_bounds(self, k: int, A: np.ndarray, c: np.ndarray):
-        return self.layer.node_bounds()
-
-    def _check(self) -> None:
-        self.core.check()
-
-    def _thin(self, radius: float) -> None:
-        self.core.thin(radius)
-
-    def _emit(self, center: np.ndarray, radius: float) -> None:
-        self.core.emit(center, radius)
-
-    def _layer_dual(self, k: int, M: np.ndarray, m: np.ndarray, node) -> None:
-        self.core.enter(k, M, m, node)
-
-    def _redo_with_highs(self, k: int, M, m, node, emitted: set) -> None:
-        self.cells.redo(node, self.layer, self.visit, emitted)

@@ -24,7 +24,7 @@ from . import dualsplit as ds
 from ..lp import bvdual as lp
 
 if TYPE_CHECKING:
-    from .dual import DualHost as TreeEnumerator
+    from .dualhost import DualHost as TreeEnumerator
 
 OUT_CHILDREN = 256
 """Children a call of the compiled search returns at most (then it pauses: limits are checked)."""
