@@ -170,3 +170,19 @@ def test_import_linter_contracts_hold():
     from importlinter.cli import lint_imports
     code = lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True)
     assert code == 0, "import-linter found a broken contract (run `lint-imports` for the details)"
+
+
+def test_one_module_draws_progress():
+    """Progress lines are drawn by lrmilp.progress only (tqdm, on stderr): no other module imports tqdm
+    or writes a carriage return."""
+    drawers = set()
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and "\r" in node.value:
+                drawers.add(name)
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                if any(m.split(".")[0] == "tqdm" for m in mods):
+                    drawers.add(name)
+    assert drawers == {"lrmilp.progress"}

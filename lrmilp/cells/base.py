@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
@@ -275,5 +275,3 @@ def _kind(domain: Domain) -> str:
         return "unbounded domain" if domain.A_ub.shape[0] == 0 else "polytope without a finite box"
     return "polytope" if domain.A_ub.shape[0] else "box"
 
-
-Factory = Callable[[Walk], Cells]

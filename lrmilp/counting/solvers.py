@@ -33,7 +33,6 @@ from ..tolerance import resolve_tolerance
 from ..validation import positive_finite
 from .model import SOLVER_FEASTOL, PatternCheck, SolverSetup, default_search_tol, solver_model
 
-METHODS = ("milp", "scip", "gurobi")
 FORMULATION = "bigm-two-sided"
 _INF = highspy.kHighsInf
 
@@ -97,7 +96,7 @@ def count_with_solver(net: Network, domain: Domain, *, method: str, tol: float |
     setup = SolverSetup(model, z, unstable, int(model.groups["f"][0]), model.groups["u"], search_tol, check,
                         None if time_limit is None else t0 + time_limit, max_regions, progress, extra)
     try:
-        outcome = {"milp": count_milp, "scip": _count_scip, "gurobi": _count_gurobi}[method](setup)
+        outcome = COUNTERS[method](setup)
     finally:
         if writer:
             writer.close()
@@ -314,3 +313,7 @@ def _count_gurobi(s: SolverSetup) -> Outcome:
     m.dispose()
     env.dispose()
     return Outcome(regions, stopped, 1, nodes)
+
+
+COUNTERS = {"milp": count_milp, "scip": _count_scip, "gurobi": _count_gurobi}
+"""The counter of each solver method."""
