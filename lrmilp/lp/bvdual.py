@@ -1,0 +1,1152 @@
+"""Bounded-variable dual simplex for the margin LP, compiled with numba.
+
+The margin LP over u in R^d and t::
+
+    maximise t
+    s.t.  G[i] . u + w[i] * t <= r[i]      rows i = 0..m-1   (w[i] = 1: hyperplane row, 0: plain row)
+          lo <= u <= hi                     (finite box: variable bounds, not rows)
+          t_lo <= t <= t_cap                (finite)
+
+Hyperplane rows have unit-norm ``G[i]``, so t is a Euclidean margin; plain rows are domain rows (they
+are stored scaled to unit norm, and their multipliers are unscaled on output).  d is large (up to 1000)
+and m small (0..40, at most a few hundred), so the basis is the m x m one of the row form
+``G u + w t + z = r`` with slacks z >= 0, not the (d+1) x (d+1) active-row basis of
+:mod:`lrmilp.chebyshev`.  Variables are indexed ``0..d-1`` (u), ``d`` (t), ``d+1+i`` (slack of row i).
+
+Method: the bounded-variable ("boxed") dual simplex of minimise -t.
+
+* An explicit dense inverse of the basis matrix, updated by one rank-one (product-form) step per pivot
+  and recomputed from the basis columns every :data:`REFACTOR_EVERY` pivots.
+* Every structural variable is boxed, so any basis is made dual feasible by putting each nonbasic u_k
+  and t at the bound its reduced cost asks for; only slacks (z >= 0, no upper bound) can be genuinely
+  dual infeasible.  The slack basis is dual feasible (u's reduced costs are 0, t's is -1, so t sits at
+  t_cap) and is the cold start; a warm :func:`add_row` puts the new row's slack in the basis, which
+  keeps every reduced cost, so a child LP starts dual feasible from its parent's optimum.
+* Leaving row: largest primal infeasibility scaled by the exact dual steepest-edge weight
+  ``||e_p' B^-1||^2`` (cheap with an explicit m x m inverse).
+* Ratio test: bound flipping ("long step") with Harris tolerances.  Breakpoints are passed group by
+  group while the leaving row stays infeasible after flipping the whole group; in the last group the
+  largest pivot enters.  After the dual step every boxed variable whose reduced cost has the wrong
+  sign is flipped, so boxed variables never carry dual infeasibility; slacks carry at most
+  :data:`SLACK_HARRIS_TOL`.
+* Degeneracy.  The cold start is totally dual degenerate (every u has reduced cost 0), and so is any
+  LP whose optimum is t = t_cap (then it is a feasibility problem in u): with zero costs the dual
+  simplex has no measure of progress, and Bland's rule, though finite, needs 1e5 pivots on 20 x 300
+  instances.  So costs are perturbed (:data:`PERTURB`, in the direction that keeps every reduced cost
+  feasible) at a cold start and after :data:`PERTURB_AFTER` consecutive degenerate pivots.  When the
+  perturbed LP is optimal the true costs are restored, the reduced costs recomputed, and the few dual
+  infeasibilities this leaves are removed by primal simplex pivots (the basis stays primal feasible),
+  so the answer is optimal for the true LP.  Bland's rule remains the last resort after
+  :data:`DEGENERATE_LIMIT` degenerate pivots despite the perturbation.
+* Numerical safety: relative pivot tolerance; the pivot element is computed twice (from the pivot row
+  and from the entering column) and a mismatch forces a refactorisation first; a singular
+  refactorisation, or a slack that turns dual infeasible after one, falls back to a cold start from
+  the current point (:data:`MAX_RESTARTS` per :func:`solve`), and then to ``NUMERICAL_TROUBLE``.
+
+Nothing here is trusted for a final answer without a check a caller can make:
+:func:`certify_point` (a feasible point's margin) and :func:`certify_bound` (an upper bound from any
+multipliers) do not use the basis, and bracket the optimum.
+
+State is a :class:`State` namedtuple of preallocated arrays (capacity M rows) that the ``@njit``
+functions mutate; everything is callable from Python and from other ``@njit(cache=True)`` code.
+Typical use by a depth-first search::
+
+    S = new_state(M, d); saved = new_state(M, d)
+    load_problem(S, G, r, w, lo, hi, t_lo, t_cap)       # cold start included; init(S, hint) for a hint
+    solve(S, MAX_PIVOTS)                                  # root
+    copy_into(saved, S)                                   # keep the parent
+    add_row(S, g, rhs, 1.0); solve(S, MAX_PIVOTS)         # child: typically 1-5 pivots
+    copy_into(S, saved, m_parent)                         # back to the parent (its rows are in S)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+# ---------------------------------------------------------------------------------------------------
+# Statuses
+OPTIMAL = 0
+"""Primal feasible (within the primal tolerance) and dual feasible: the basis is optimal."""
+ITERATION_LIMIT = 1
+"""``max_pivots`` pivots without reaching optimality; the state is a valid basis and :func:`solve`
+may be called again."""
+INFEASIBLE = 2
+"""A row stays violated by more than the primal tolerance even with every nonbasic variable at its
+most favourable bound (dual unbounded): no (u, t) in the bounds satisfies the rows."""
+NUMERICAL_TROUBLE = 3
+"""The basis could not be kept accurate even after a cold restart; re-solve with another LP solver."""
+
+# Nonbasic / basic status of a variable
+AT_LOWER = 0
+AT_UPPER = 1
+BASIC = 2
+
+# ---------------------------------------------------------------------------------------------------
+# Tolerances and limits
+PRIMAL_FEAS = 1e-11
+"""A basic variable is infeasible when it violates a bound by more than PRIMAL_FEAS * xscale, with
+xscale = max_k max(|lo_k|, |hi_k|) the length scale of the box (every row is unit-norm or zero, so
+slacks and t are lengths in u-space too).  Relative, so boxes from 1e-3 to 1e3 behave alike; above the
+rounding error of a slack evaluated at a point of that magnitude."""
+HARRIS_TOL = 1e-9
+"""Harris tolerance of boxed variables (u, t) in the dual ratio test: breakpoints whose reduced cost
+may go this far past zero are tied, and the largest pivot among them enters.  Costs no accuracy:
+boxed variables left with a wrong-signed reduced cost are flipped to their other bound at once."""
+SLACK_HARRIS_TOL = 1e-11
+"""Harris tolerance of slacks.  A slack cannot be flipped, so its reduced cost (its row multiplier)
+may end this much below zero; the optimum is then off by at most this times the slack's range."""
+FLIP_TOL = 1e-13
+"""In the dual phase a nonbasic boxed variable whose reduced cost has the wrong sign by more than
+this is flipped to its other bound (which only raises the dual objective).  Above rounding noise."""
+CLEAN_DUAL_TOL = 1e-12
+"""After the perturbation is removed, primal simplex pivots run until no reduced cost has the wrong
+sign by more than this."""
+SLACK_DUAL_BAD = 1e-7
+"""In the dual phase, a nonbasic slack whose recomputed reduced cost is below -SLACK_DUAL_BAD after a
+refactorisation means the duals drifted: the basis is abandoned for a cold start."""
+PERTURB = 1e-8
+"""Size of the cost perturbation: nonbasic reduced costs move away from zero by PERTURB * (1 + h) *
+(1 + |c_j|), h in [0, 1) a fixed pseudo-random sequence.  Far above FLIP_TOL and the Harris
+tolerances (so it really breaks ties), small enough that the primal clean-up after removing it takes
+few pivots."""
+PERTURB_AFTER = 5
+"""Consecutive degenerate dual pivots of an unperturbed warm solve after which costs are perturbed."""
+PIVOT_TOL = 1e-9
+"""Relative pivot tolerance: entries of a pivot row (dual phase) or column (primal phase) below
+PIVOT_TOL times its largest entry are never pivoted on."""
+PIVOT_ABS = 1e-12
+"""Absolute floor of the pivot tolerance (rows are unit-norm, so basis entries are O(1))."""
+PIVOT_AGREE = 1e-8
+"""The pivot element from the pivot row and from the entering column must agree to this relative
+accuracy; otherwise the inverse is refactorised before pivoting."""
+SINGULAR_TOL = 1e-11
+"""A refactorisation whose partial-pivoting pivot falls below SINGULAR_TOL times its column's largest
+entry declares the basis singular (-> cold start)."""
+RATIO_TIE = 1e-12
+"""In Bland mode, dual ratios within this of the minimum are ties (broken by the smallest index)."""
+DEGENERATE_STEP = 1e-12
+"""A dual step (reduced-cost change per unit pivot entry) at most this long is degenerate; a primal
+step is degenerate when it moves the entering variable by at most the primal tolerance."""
+DEGENERATE_LIMIT = 100
+"""Consecutive degenerate pivots (despite the perturbation) after which Bland's rule is used until a
+pivot makes progress."""
+REFACTOR_EVERY = 50
+"""Pivots (counted across solves, warm starts and copies) between recomputations of the inverse,
+primal values and reduced costs from scratch."""
+MAX_PIVOTS = 5000
+"""Default pivot limit of one :func:`solve` (a safety net: warm re-solves take a handful)."""
+MAX_RESTARTS = 1
+"""Cold restarts one :func:`solve` may do after numerical trouble before giving up."""
+
+# Index of the float parameters (``fpar``) and integer counters (``ipar``)
+F_PTOL = 0
+N_FPAR = 1
+I_M = 0
+"""Rows in use."""
+I_SINCE = 1
+"""Pivots since the inverse was last computed from scratch."""
+I_PIVOTS = 2
+"""Pivots in total (never reset by :func:`solve`)."""
+I_LAST = 3
+"""Pivots of the last :func:`solve` (dual and primal)."""
+I_REFACTORS = 4
+I_RESTARTS = 5
+I_PERTURBED = 6
+"""1 while the costs are perturbed."""
+I_CLEANUP = 7
+"""1 while the true costs are back but dual infeasibilities may remain (primal clean-up pending)."""
+I_PERTURBS = 8
+"""Perturbations in total."""
+N_IPAR = 9
+
+_GOLDEN = 0.6180339887498949
+_FASTMATH = {"reassoc", "contract"}
+"""LLVM flags of the kernel: reassociation lets sums (dot products) vectorise, contraction allows fused
+multiply-adds.  No 'nnan'/'ninf': infinite bounds and ratios are compared on purpose."""
+
+
+class State(NamedTuple):
+    """All arrays of one LP (capacity M rows, dimension d).  Only ``[:m]`` of the row arrays and
+    ``[:d+1+m]`` of the variable arrays are meaningful; the fields after ``dj`` are scratch space."""
+
+    G: np.ndarray  # (M, d) rows as stored (plain rows scaled to unit norm)
+    r: np.ndarray  # (M,) right-hand sides as stored
+    w: np.ndarray  # (M,) t coefficients
+    rowscale: np.ndarray  # (M,) stored row i = rowscale[i] * the caller's row i
+    lb: np.ndarray  # (d+1+M,) lower bounds of all variables: lo, t_lo, 0 (slacks)
+    ub: np.ndarray  # (d+1+M,) upper bounds: hi, t_cap, +inf (slacks)
+    lo: np.ndarray  # (d,) view lb[:d]
+    hi: np.ndarray  # (d,) view ub[:d]
+    fpar: np.ndarray  # (N_FPAR,) absolute primal tolerance
+    ipar: np.ndarray  # (N_IPAR,) int64 counters and flags, see I_*
+    basis: np.ndarray  # (M,) int64: the variable basic in position i
+    status: np.ndarray  # (d+1+M,) int8: AT_LOWER / AT_UPPER / BASIC
+    Binv: np.ndarray  # (M, M) inverse of the basis matrix
+    xB: np.ndarray  # (M,) values of the basic variables
+    cost: np.ndarray  # (d+1+M,) costs of the minimisation (-1 for t, 0 else, unless perturbed)
+    dj: np.ndarray  # (d+1+M,) reduced costs (0 for basic variables)
+    # scratch
+    alpha: np.ndarray  # (d+1+M,) pivot row
+    col: np.ndarray  # (M,) entering column
+    vec: np.ndarray  # (M,)
+    xs: np.ndarray  # (d+1,) structural values
+    cidx: np.ndarray  # (d+1+M,) int64 ratio-test candidates
+    cabs: np.ndarray  # (d+1+M,) |pivot entry|
+    crat: np.ndarray  # (d+1+M,) ratio
+    chb: np.ndarray  # (d+1+M,) Harris bound
+    work: np.ndarray  # (M, M) refactorisation
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def new_state(capacity: int, d: int) -> State:
+    """An empty state for at most ``capacity`` rows in dimension ``d`` (then :func:`load_problem`)."""
+    M = max(capacity, 1)
+    n = d + 1 + M
+    lb = np.zeros(n)
+    ub = np.full(n, np.inf)
+    return State(np.zeros((M, d)), np.zeros(M), np.zeros(M), np.ones(M), lb, ub, lb[:d], ub[:d],
+                 np.zeros(N_FPAR), np.zeros(N_IPAR, np.int64), np.zeros(M, np.int64),
+                 np.full(n, AT_LOWER, np.int8), np.zeros((M, M)), np.zeros(M), np.zeros(n), np.zeros(n),
+                 np.zeros(n), np.zeros(M), np.zeros(M), np.zeros(d + 1), np.zeros(n, np.int64),
+                 np.zeros(n), np.zeros(n), np.zeros(n), np.zeros((M, M)))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Small helpers
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _store_row(S: State, i: int, g: np.ndarray, rhs: float, wt: float) -> None:
+    """Row i := (g, rhs, wt); plain rows (wt == 0) are scaled to unit norm (zero rows are kept)."""
+    d = S.lo.size
+    sc = 1.0
+    if wt == 0.0:
+        nrm = 0.0
+        for k in range(d):
+            nrm += g[k] * g[k]
+        nrm = np.sqrt(nrm)
+        if nrm > 0.0:
+            sc = 1.0 / nrm
+    for k in range(d):
+        S.G[i, k] = g[k] * sc
+    S.r[i] = rhs * sc
+    S.w[i] = wt
+    S.rowscale[i] = sc
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _fill_structural(S: State, basic_zero: bool) -> None:
+    """S.xs := the values of u and t (basic ones from xB, or 0 when ``basic_zero``)."""
+    d = S.lo.size
+    m = S.ipar[I_M]
+    xs = S.xs
+    for k in range(d + 1):
+        xs[k] = S.lb[k] if S.status[k] == AT_LOWER else S.ub[k]
+    for i in range(m):
+        j = S.basis[i]
+        if j <= d:
+            xs[j] = 0.0 if basic_zero else S.xB[i]
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _recompute_primal(S: State) -> None:
+    """xB := B^-1 (r - A_N x_N) from the current inverse and nonbasic positions."""
+    d = S.lo.size
+    m = S.ipar[I_M]
+    _fill_structural(S, True)
+    xs, v = S.xs, S.vec
+    for i in range(m):
+        acc = S.r[i] - S.w[i] * xs[d]
+        for k in range(d):
+            acc -= S.G[i, k] * xs[k]
+        v[i] = acc
+    for i in range(m):
+        acc = 0.0
+        for k in range(m):
+            acc += S.Binv[i, k] * v[k]
+        S.xB[i] = acc
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _t_position(S: State) -> int:
+    d = S.lo.size
+    for i in range(S.ipar[I_M]):
+        if S.basis[i] == d:
+            return i
+    return -1
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _recompute_duals(S: State) -> float:
+    """dj := cost - y A with y = c_B B^-1 (O(m d)).  Returns the most negative reduced cost of a
+    nonbasic slack (0 if none)."""
+    d = S.lo.size
+    m = S.ipar[I_M]
+    y, a = S.vec, S.alpha
+    for k in range(m):
+        y[k] = 0.0
+    for i in range(m):
+        c = S.cost[S.basis[i]]
+        if c != 0.0:
+            for k in range(m):
+                y[k] += c * S.Binv[i, k]
+    for k in range(d):
+        a[k] = 0.0
+    yw = 0.0
+    for i in range(m):
+        yi = y[i]
+        if yi != 0.0:
+            for k in range(d):
+                a[k] += yi * S.G[i, k]
+            yw += yi * S.w[i]
+    for k in range(d):
+        S.dj[k] = 0.0 if S.status[k] == BASIC else S.cost[k] - a[k]
+    S.dj[d] = 0.0 if S.status[d] == BASIC else S.cost[d] - yw
+    worst = 0.0
+    for i in range(m):
+        j = d + 1 + i
+        if S.status[j] == BASIC:
+            S.dj[j] = 0.0
+        else:
+            S.dj[j] = S.cost[j] - y[i]
+            worst = min(worst, S.dj[j])
+    return worst
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _flip_wrong_signs(S: State) -> int:
+    """Put every nonbasic boxed variable at the bound its reduced cost asks for (no xB update)."""
+    d = S.lo.size
+    n = 0
+    for j in range(d + 1):
+        st = S.status[j]
+        if st == AT_LOWER and S.dj[j] < -FLIP_TOL:
+            S.status[j] = AT_UPPER
+            n += 1
+        elif st == AT_UPPER and S.dj[j] > FLIP_TOL:
+            S.status[j] = AT_LOWER
+            n += 1
+    return n
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _invert(S: State) -> bool:
+    """Binv := inverse of the basis columns, by Gauss-Jordan with partial pivoting.  False (Binv
+    garbage) when the basis is numerically singular."""
+    d = S.lo.size
+    m = S.ipar[I_M]
+    W, Bi = S.work, S.Binv
+    cmax = S.vec
+    for c in range(m):
+        j = S.basis[c]
+        mx = 0.0
+        for i in range(m):
+            if j < d:
+                v = S.G[i, j]
+            elif j == d:
+                v = S.w[i]
+            else:
+                v = 1.0 if i == j - d - 1 else 0.0
+            W[i, c] = v
+            mx = max(mx, abs(v))
+            Bi[i, c] = 1.0 if i == c else 0.0
+        cmax[c] = mx
+    for c in range(m):
+        pr = c
+        best = abs(W[c, c])
+        for i in range(c + 1, m):
+            if abs(W[i, c]) > best:
+                best = abs(W[i, c])
+                pr = i
+        if not best > SINGULAR_TOL * cmax[c]:  # also catches a zero column (cmax 0) and NaN
+            return False
+        if pr != c:
+            for k in range(m):
+                tmp = W[c, k]
+                W[c, k] = W[pr, k]
+                W[pr, k] = tmp
+                tmp = Bi[c, k]
+                Bi[c, k] = Bi[pr, k]
+                Bi[pr, k] = tmp
+        piv = 1.0 / W[c, c]
+        for k in range(m):
+            W[c, k] *= piv
+            Bi[c, k] *= piv
+        for i in range(m):
+            if i != c:
+                f = W[i, c]
+                if f != 0.0:
+                    for k in range(c, m):
+                        W[i, k] -= f * W[c, k]
+                    for k in range(m):
+                        Bi[i, k] -= f * Bi[c, k]
+    return True
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _refactor(S: State, dual_phase: bool) -> bool:
+    """Recompute the inverse, the reduced costs and the primal values from scratch; in the dual phase
+    also flip boxed variables to match their reduced costs.  False when the basis is singular, or (dual
+    phase) a slack has drifted dual infeasible."""
+    S.ipar[I_REFACTORS] += 1
+    S.ipar[I_SINCE] = 0
+    if not _invert(S):
+        return False
+    worst = _recompute_duals(S)
+    if dual_phase:
+        if worst < -SLACK_DUAL_BAD:
+            return False
+        _flip_wrong_signs(S)
+    _recompute_primal(S)
+    return True
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _true_costs(S: State) -> None:
+    d = S.lo.size
+    for j in range(S.cost.size):
+        S.cost[j] = 0.0
+    S.cost[d] = -1.0
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _perturb(S: State) -> None:
+    """Move the cost (and reduced cost) of every nonbasic variable away from zero, in the direction
+    that keeps it dual feasible, by a distinct pseudo-random amount (breaks dual degeneracy)."""
+    d = S.lo.size
+    nv = d + 1 + S.ipar[I_M]
+    salt = S.ipar[I_PERTURBS]
+    for j in range(nv):
+        st = S.status[j]
+        if st == BASIC:
+            continue
+        h = ((j + 1 + 7919 * salt) * _GOLDEN) % 1.0
+        delta = PERTURB * (1.0 + h) * (1.0 + abs(S.cost[j]))
+        if st == AT_UPPER:
+            delta = -delta
+        S.cost[j] += delta
+        S.dj[j] += delta
+    S.ipar[I_PERTURBED] = 1
+    S.ipar[I_PERTURBS] += 1
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _cold_start(S: State, hint: np.ndarray) -> None:
+    """The slack basis: t at t_cap, u_k at the bound nearest hint[k] (at lo_k without a hint);
+    costs perturbed (every u is dual degenerate at this basis)."""
+    d = S.lo.size
+    m = S.ipar[I_M]
+    use_hint = hint.size == d
+    _true_costs(S)
+    for k in range(d):
+        if use_hint and abs(S.hi[k] - hint[k]) < abs(hint[k] - S.lo[k]):
+            S.status[k] = AT_UPPER
+        else:
+            S.status[k] = AT_LOWER
+        S.dj[k] = 0.0
+    S.status[d] = AT_UPPER
+    S.dj[d] = -1.0
+    for i in range(m):
+        S.basis[i] = d + 1 + i
+        S.status[d + 1 + i] = BASIC
+        S.dj[d + 1 + i] = 0.0
+        for k in range(m):
+            S.Binv[i, k] = 1.0 if i == k else 0.0
+    S.ipar[I_SINCE] = 0
+    S.ipar[I_CLEANUP] = 0
+    S.ipar[I_PERTURBED] = 0
+    if m > 0:
+        _perturb(S)
+    _recompute_primal(S)
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _restart(S: State) -> None:
+    """Cold start from the current point (its u as the hint)."""
+    d = S.lo.size
+    _fill_structural(S, False)
+    hint = S.xs[:d].copy()
+    S.ipar[I_RESTARTS] += 1
+    _cold_start(S, hint)
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _pivot_row(S: State, p: int) -> float:
+    """S.alpha := e_p' B^-1 A over all variables (O(m d)); returns its largest nonbasic |entry|."""
+    d = S.lo.size
+    m = S.ipar[I_M]
+    alpha = S.alpha
+    for k in range(d):
+        alpha[k] = 0.0
+    at = 0.0
+    for i in range(m):
+        ri = S.Binv[p, i]
+        if ri != 0.0:
+            for k in range(d):
+                alpha[k] += ri * S.G[i, k]
+            at += ri * S.w[i]
+        alpha[d + 1 + i] = ri
+    alpha[d] = at
+    amax = 0.0
+    for j in range(d + 1 + m):
+        if S.status[j] != BASIC:
+            amax = max(amax, abs(alpha[j]))
+    return amax
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _column(S: State, q: int) -> None:
+    """S.col := B^-1 A_q (O(m^2))."""
+    d = S.lo.size
+    m = S.ipar[I_M]
+    Binv, col = S.Binv, S.col
+    if q < d:
+        for i in range(m):
+            acc = 0.0
+            for k in range(m):
+                acc += Binv[i, k] * S.G[k, q]
+            col[i] = acc
+    elif q == d:
+        for i in range(m):
+            acc = 0.0
+            for k in range(m):
+                acc += Binv[i, k] * S.w[k]
+            col[i] = acc
+    else:
+        for i in range(m):
+            col[i] = Binv[i, q - d - 1]
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _update_inverse(S: State, p: int) -> None:
+    """Rank-one update of B^-1 when the variable with column S.col (B^-1 A_q) replaces position p."""
+    m = S.ipar[I_M]
+    Binv, col = S.Binv, S.col
+    inv = 1.0 / col[p]
+    for k in range(m):
+        Binv[p, k] *= inv
+    for i in range(m):
+        f = col[i]
+        if i != p and f != 0.0:
+            for k in range(m):
+                Binv[i, k] -= f * Binv[p, k]
+    S.ipar[I_SINCE] += 1
+    S.ipar[I_PIVOTS] += 1
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _pivot_mismatch(S: State, p: int, q: int) -> bool:
+    """The pivot element from the row and from the column disagree, or is tiny."""
+    a = S.col[p]
+    b = S.alpha[q]
+    return abs(a - b) > PIVOT_AGREE * max(abs(a), abs(b)) or abs(a) <= PIVOT_ABS
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _primal_infeasibility(S: State) -> float:
+    """Largest bound violation of a basic variable."""
+    d = S.lo.size
+    worst = 0.0
+    for i in range(S.ipar[I_M]):
+        j = S.basis[i]
+        worst = max(worst, S.lb[j] - S.xB[i], S.xB[i] - S.ub[j])
+    return worst
+
+
+# ---------------------------------------------------------------------------------------------------
+# The two phases
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, int]:
+    """Dual simplex pivots until primal feasible.  Returns (status, pivots, cold restarts used)."""
+    d = S.lo.size
+    m = S.ipar[I_M]
+    nv = d + 1 + m
+    ptol = S.fpar[F_PTOL]
+    G, w, Binv, xB, dj = S.G, S.w, S.Binv, S.xB, S.dj
+    basis, status = S.basis, S.status
+    alpha, col, v = S.alpha, S.col, S.vec
+    cidx, cabs, crat, chb = S.cidx, S.cabs, S.crat, S.chb
+    pivots = 0
+    restarts = 0
+    degen = 0
+    while True:
+        refresh = S.ipar[I_SINCE] >= REFACTOR_EVERY
+        while refresh:
+            refresh = False
+            if not _refactor(S, True):
+                if restarts >= restarts_left:
+                    return NUMERICAL_TROUBLE, pivots, restarts
+                restarts += 1
+                degen = 0
+                _restart(S)
+        if degen >= PERTURB_AFTER and S.ipar[I_PERTURBED] == 0:
+            _perturb(S)
+            degen = 0
+        bland = degen >= DEGENERATE_LIMIT
+
+        # ---- pricing: the leaving row (dual steepest edge, or Bland's smallest index)
+        p = -1
+        best = 0.0
+        bestj = nv
+        for i in range(m):
+            j = basis[i]
+            x = xB[i]
+            lb = S.lb[j]
+            ub = S.ub[j]
+            if x < lb - ptol:
+                inf = lb - x
+            elif x > ub + ptol:
+                inf = x - ub
+            else:
+                continue
+            if bland:
+                if j < bestj:
+                    bestj = j
+                    p = i
+            else:
+                beta = 0.0
+                for k in range(m):
+                    beta += Binv[i, k] * Binv[i, k]
+                score = inf * inf / max(beta, 1e-300)
+                if score > best:
+                    best = score
+                    p = i
+        if p < 0:
+            return OPTIMAL, pivots, restarts
+        if pivots >= budget:
+            return ITERATION_LIMIT, pivots, restarts
+        jp = basis[p]
+        lbp = S.lb[jp]
+        ubp = S.ub[jp]
+        if xB[p] < lbp:
+            sgn = 1.0  # leaves at its lower bound
+            delta = lbp - xB[p]
+        else:
+            sgn = -1.0  # leaves at its upper bound
+            delta = xB[p] - ubp
+        amax = _pivot_row(S, p)
+        tolpiv = max(PIVOT_TOL * amax, PIVOT_ABS)
+
+        # ---- ratio-test candidates.  With s >= 0 the dual step, reduced costs move as
+        # dj += s * sgn * alpha; a candidate's "dual slack" (dj at lower, -dj at upper) shrinks at rate
+        # |alpha| and reaches 0 at its ratio.
+        nc = 0
+        for j in range(nv):
+            st = status[j]
+            if st == BASIC:
+                continue
+            a = sgn * alpha[j]
+            if st == AT_LOWER:
+                if a >= -tolpiv:
+                    continue
+                ds = dj[j]
+            else:
+                if a <= tolpiv:
+                    continue
+                ds = -dj[j]
+            aa = abs(a)
+            cidx[nc] = j
+            cabs[nc] = aa
+            crat[nc] = max(ds, 0.0) / aa
+            chb[nc] = (ds + HARRIS_TOL) / aa
+            nc += 1
+
+        cq = -1
+        nrem = nc  # candidates [nrem:nc] are the passed breakpoints (none in Bland mode)
+        if bland:
+            rmin = np.inf
+            for c in range(nc):
+                rmin = min(rmin, crat[c])
+            bq = nv
+            for c in range(nc):
+                if crat[c] <= rmin + RATIO_TIE and cidx[c] < bq:
+                    bq = cidx[c]
+                    cq = c
+        else:
+            # Bound-flipping ratio test with Harris groups.  ``slope`` is the leaving row's remaining
+            # infeasibility; passing (flipping) a boxed breakpoint j reduces it by |alpha_j| width_j.
+            slope = delta
+            while nrem > 0:
+                tmax = np.inf
+                for c in range(nrem):
+                    tmax = min(tmax, chb[c])
+                tmax = max(tmax, 0.0)
+                dec = 0.0
+                has_slack = False
+                ngroup = 0
+                bq = -1
+                babs = 0.0
+                for c in range(nrem):
+                    if crat[c] <= tmax:
+                        ngroup += 1
+                        j = cidx[c]
+                        if j > d:
+                            has_slack = True
+                        else:
+                            dec += cabs[c] * (S.ub[j] - S.lb[j])
+                        if cabs[c] > babs:
+                            babs = cabs[c]
+                            bq = c
+                if has_slack or slope - dec <= ptol:
+                    cq = bq  # the row turns feasible within this group: its largest pivot enters
+                    break
+                if ngroup == nrem:
+                    break  # every breakpoint passed and the row is still violated: infeasible
+                slope -= dec
+                c = 0
+                while c < nrem:  # drop the passed group (it gets flipped below)
+                    if crat[c] <= tmax:
+                        nrem -= 1
+                        cidx[c], cidx[nrem] = cidx[nrem], cidx[c]
+                        cabs[c], cabs[nrem] = cabs[nrem], cabs[c]
+                        crat[c], crat[nrem] = crat[nrem], crat[c]
+                        chb[c], chb[nrem] = chb[nrem], chb[c]
+                    else:
+                        c += 1
+        if cq < 0:
+            # Dual unbounded: the row cannot be satisfied.  Trust that only on a fresh inverse.
+            if S.ipar[I_SINCE] > 0:
+                S.ipar[I_SINCE] = REFACTOR_EVERY
+                continue
+            return INFEASIBLE, pivots, restarts
+        q = cidx[cq]
+        s = crat[cq]
+
+        # ---- entering column; the pivot element computed both ways must agree
+        _column(S, q)
+        if _pivot_mismatch(S, p, q):
+            if S.ipar[I_SINCE] > 0:
+                S.ipar[I_SINCE] = REFACTOR_EVERY
+                continue
+            if abs(col[p]) <= PIVOT_ABS:  # fresh inverse and still no usable pivot
+                return NUMERICAL_TROUBLE, pivots, restarts
+        piv = col[p]
+
+        # ---- dual step.  The passed breakpoints (cidx[nrem:nc]) are flipped to their other bound;
+        # any other reduced cost left with the wrong sign (a Harris tie of the last group, or rounding)
+        # has its cost shifted to make it 0, which keeps the dual objective monotone; shifts are
+        # removed with the perturbation when the LP is optimal.
+        xq = S.lb[q] if status[q] == AT_LOWER else S.ub[q]
+        step = s * sgn
+        for j in range(nv):
+            if status[j] != BASIC:
+                dj[j] += step * alpha[j]
+        dj[q] = 0.0
+        for i in range(m):
+            v[i] = 0.0
+        for c in range(nrem, nc):
+            j = cidx[c]
+            if status[j] == AT_LOWER:
+                status[j] = AT_UPPER
+                dx = S.ub[j] - S.lb[j]
+            else:
+                status[j] = AT_LOWER
+                dx = S.lb[j] - S.ub[j]
+            if j < d:
+                for i in range(m):
+                    v[i] += G[i, j] * dx
+            else:
+                for i in range(m):
+                    v[i] += w[i] * dx
+        if nc > nrem:
+            for i in range(m):  # xB -= B^-1 (A_F dx_F)
+                acc = 0.0
+                for k in range(m):
+                    acc += Binv[i, k] * v[k]
+                xB[i] -= acc
+        for j in range(nv):
+            st = status[j]
+            if j == q or st == BASIC:
+                continue
+            if (st == AT_LOWER and dj[j] < -FLIP_TOL) or (st == AT_UPPER and dj[j] > FLIP_TOL):
+                S.cost[j] -= dj[j]
+                dj[j] = 0.0
+                S.ipar[I_PERTURBED] = 1
+
+        # ---- primal step: x_p goes to its bound, x_q enters
+        bnd = lbp if sgn > 0.0 else ubp
+        theta = (xB[p] - bnd) / piv
+        for i in range(m):
+            xB[i] -= theta * col[i]
+        xB[p] = xq + theta
+        basis[p] = q
+        status[q] = BASIC
+        status[jp] = AT_LOWER if sgn > 0.0 else AT_UPPER
+        dj[jp] = step  # s >= 0 at lower, -s at upper: dual feasible
+        _update_inverse(S, p)
+        pivots += 1
+        if s <= DEGENERATE_STEP:
+            degen += 1
+        else:
+            degen = 0
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _primal_phase(S: State, budget: int) -> tuple[int, int]:
+    """Primal simplex pivots from a primal feasible basis until no reduced cost has the wrong sign by
+    more than CLEAN_DUAL_TOL (Dantzig pricing, Harris ratio test, bound flips of the entering
+    variable).  Returns (status, pivots)."""
+    d = S.lo.size
+    m = S.ipar[I_M]
+    nv = d + 1 + m
+    ptol = S.fpar[F_PTOL]
+    xB, dj, basis, status, col, alpha = S.xB, S.dj, S.basis, S.status, S.col, S.alpha
+    pivots = 0
+    degen = 0
+    while True:
+        if S.ipar[I_SINCE] >= REFACTOR_EVERY:
+            if not _refactor(S, False):
+                return NUMERICAL_TROUBLE, pivots
+        bland = degen >= DEGENERATE_LIMIT
+        q = -1
+        best = CLEAN_DUAL_TOL
+        for j in range(nv):
+            st = status[j]
+            if st == BASIC:
+                continue
+            viol = -dj[j] if st == AT_LOWER else dj[j]
+            if viol > best:
+                q = j
+                if bland:
+                    break
+                best = viol
+        if q < 0:
+            return OPTIMAL, pivots
+        if pivots >= budget:
+            return ITERATION_LIMIT, pivots
+        dirq = 1.0 if status[q] == AT_LOWER else -1.0
+        _column(S, q)
+        cmax = 0.0
+        for i in range(m):
+            cmax = max(cmax, abs(col[i]))
+        tolpiv = max(PIVOT_TOL * cmax, PIVOT_ABS)
+        # Harris pass 1: the longest step keeping every basic variable within its bounds + ptol.
+        # x_B(theta) = x_B + theta * rate with rate = -dirq * col.
+        hmax = np.inf
+        for i in range(m):
+            rate = -dirq * col[i]
+            j = basis[i]
+            if rate < -tolpiv:
+                hmax = min(hmax, (xB[i] - S.lb[j] + ptol) / -rate)
+            elif rate > tolpiv:
+                ub = S.ub[j]
+                if ub < np.inf:
+                    hmax = min(hmax, (ub - xB[i] + ptol) / rate)
+        # pass 2: among the rows blocking within hmax, the largest |rate| leaves.
+        p = -1
+        theta = np.inf
+        babs = 0.0
+        to_lower = True
+        for i in range(m):
+            rate = -dirq * col[i]
+            j = basis[i]
+            if rate < -tolpiv:
+                ti = max(xB[i] - S.lb[j], 0.0) / -rate
+                low = True
+            elif rate > tolpiv and S.ub[j] < np.inf:
+                ti = max(S.ub[j] - xB[i], 0.0) / rate
+                low = False
+            else:
+                continue
+            if bland:
+                if ti < theta - RATIO_TIE or (ti <= theta + RATIO_TIE and (p < 0 or j < basis[p])):
+                    p, theta, to_lower = i, ti, low
+            elif ti <= hmax and abs(rate) > babs:
+                p, theta, babs, to_lower = i, ti, abs(rate), low
+        width = S.ub[q] - S.lb[q]
+        xq = S.lb[q] if status[q] == AT_LOWER else S.ub[q]
+        if width <= theta:
+            # the entering variable reaches its other bound first: flip it, no basis change
+            if not width < np.inf:
+                return NUMERICAL_TROUBLE, pivots  # unbounded ray: impossible for a bounded LP
+            for i in range(m):
+                xB[i] -= width * dirq * col[i]
+            status[q] = AT_UPPER if status[q] == AT_LOWER else AT_LOWER
+            pivots += 1
+            degen = 0
+            continue
+        _pivot_row(S, p)
+        if _pivot_mismatch(S, p, q):
+            if S.ipar[I_SINCE] > 0:
+                S.ipar[I_SINCE] = REFACTOR_EVERY
+                continue
+            if abs(col[p]) <= PIVOT_ABS:
+                return NUMERICAL_TROUBLE, pivots
+        mu = dj[q] / col[p]
+        for j in range(nv):
+            if status[j] != BASIC:
+                dj[j] -= mu * alpha[j]
+        jp = basis[p]
+        dj[jp] = -mu
+        dj[q] = 0.0
+        for i in range(m):
+            xB[i] -= theta * dirq * col[i]
+        xB[p] = xq + dirq * theta
+        status[jp] = AT_LOWER if to_lower else AT_UPPER
+        status[q] = BASIC
+        basis[p] = q
+        _update_inverse(S, p)
+        pivots += 1
+        if theta * cmax <= ptol:
+            degen += 1
+        else:
+            degen = 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Public kernel
+
+@njit(cache=True, fastmath=_FASTMATH)
+def load_problem(S: State, G: np.ndarray, r: np.ndarray, w: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 t_lo: float, t_cap: float) -> None:
+    """Store an LP with m0 = len(r) rows (G (m0, d), r, w (m0,)) and its bounds, reset the counters
+    and cold start (every u_k at lo_k; :func:`init` restarts with a hint)."""
+    d = S.lo.size
+    m0 = r.size
+    if m0 > S.G.shape[0]:
+        raise ValueError("load_problem: more rows than the state's capacity")
+    if lo.size != d or hi.size != d or (m0 > 0 and G.shape[1] != d):
+        raise ValueError("load_problem: dimension mismatch")
+    xscale = 0.0
+    for k in range(d):
+        S.lo[k] = lo[k]
+        S.hi[k] = hi[k]
+        xscale = max(xscale, abs(lo[k]), abs(hi[k]))
+    if not xscale > 0.0:
+        xscale = 1.0
+    S.lb[d] = t_lo
+    S.ub[d] = t_cap
+    S.fpar[F_PTOL] = PRIMAL_FEAS * xscale
+    for i in range(m0):
+        _store_row(S, i, G[i], r[i], w[i])
+    S.ipar[:] = 0
+    S.ipar[I_M] = m0
+    _cold_start(S, np.empty(0))
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def init(S: State, hint: np.ndarray) -> None:
+    """Cold start on the stored rows: all slacks basic, t at t_cap, u_k at the bound nearest hint[k]
+    (``hint`` of size d; any other size, e.g. ``np.empty(0)``: every u_k at lo_k)."""
+    _cold_start(S, hint)
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def add_row(S: State, g: np.ndarray, rhs: float, wt: float) -> None:
+    """Append the row g . u + wt * t <= rhs; its slack enters the basis (O(m^2 + d)).  Reduced costs
+    are unchanged (the new multiplier is 0), so a dual feasible basis stays dual feasible."""
+    d = S.lo.size
+    m = S.ipar[I_M]
+    if m >= S.G.shape[0]:
+        raise ValueError("add_row: state is full")
+    _fill_structural(S, False)  # current u, t (before the new row exists)
+    _store_row(S, m, g, rhs, wt)
+    Bi = S.Binv
+    for k in range(m + 1):
+        Bi[m, k] = 0.0
+        Bi[k, m] = 0.0
+    Bi[m, m] = 1.0
+    # B_new = [[B, 0], [a_B, 1]]  ->  inverse [[B^-1, 0], [-a_B B^-1, 1]]
+    for i in range(m):
+        j = S.basis[i]
+        if j < d:
+            coef = S.G[m, j]
+        elif j == d:
+            coef = S.w[m]
+        else:
+            coef = 0.0
+        if coef != 0.0:
+            for k in range(m):
+                Bi[m, k] -= coef * Bi[i, k]
+    xs = S.xs
+    acc = S.r[m] - S.w[m] * xs[d]
+    for k in range(d):
+        acc -= S.G[m, k] * xs[k]
+    S.xB[m] = acc
+    S.basis[m] = d + 1 + m
+    S.status[d + 1 + m] = BASIC
+    S.cost[d + 1 + m] = 0.0
+    S.dj[d + 1 + m] = 0.0
+    S.ipar[I_M] = m + 1
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def copy_into(dst: State, src: State, first_row: int = 0) -> None:
+    """dst := src (the m-row part only).  Rows ``[:first_row]`` of G, r, w are not copied: pass the
+    parent's row count when restoring a parent into a state that descends from it (same rows)."""
+    d = src.lo.size
+    m = src.ipar[I_M]
+    if m > dst.G.shape[0] or dst.lo.size != d:
+        raise ValueError("copy_into: destination too small or of another dimension")
+    for i in range(first_row, m):
+        for k in range(d):
+            dst.G[i, k] = src.G[i, k]
+        dst.r[i] = src.r[i]
+        dst.w[i] = src.w[i]
+        dst.rowscale[i] = src.rowscale[i]
+    for k in range(d + 1):
+        dst.lb[k] = src.lb[k]
+        dst.ub[k] = src.ub[k]
+    dst.fpar[:] = src.fpar
+    dst.ipar[:] = src.ipar
+    for i in range(m):
+        dst.basis[i] = src.basis[i]
+        dst.xB[i] = src.xB[i]
+        for k in range(m):
+            dst.Binv[i, k] = src.Binv[i, k]
+    for j in range(d + 1 + m):
+        dst.status[j] = src.status[j]
+        dst.cost[j] = src.cost[j]
+        dst.dj[j] = src.dj[j]
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def solve(S: State, max_pivots: int = MAX_PIVOTS) -> int:
+    """Re-optimise from the state's basis (dual feasible, or pending clean-up); returns OPTIMAL,
+    ITERATION_LIMIT, INFEASIBLE or NUMERICAL_TROUBLE.  Each pivot costs O(m d + m^2)."""
+    ptol = S.fpar[F_PTOL]
+    pivots = 0
+    restarts = 0
+    result = NUMERICAL_TROUBLE
+    for _ in range(4):  # dual phase, clean-up; again only if the clean-up lost primal feasibility
+        result, pv, rs = _dual_phase(S, max_pivots - pivots, MAX_RESTARTS - restarts)
+        pivots += pv
+        restarts += rs
+        if result != OPTIMAL:
+            break
+        if S.ipar[I_PERTURBED] == 1:
+            _true_costs(S)
+            _recompute_duals(S)
+            S.ipar[I_PERTURBED] = 0
+            S.ipar[I_CLEANUP] = 1
+        if S.ipar[I_CLEANUP] == 0:
+            break
+        result, pv = _primal_phase(S, max_pivots - pivots)
+        pivots += pv
+        if result != OPTIMAL:
+            break
+        S.ipar[I_CLEANUP] = 0
+        if _primal_infeasibility(S) <= ptol:
+            break
+        # rounding pushed a basic variable out of bounds during the clean-up: back to the dual phase
+        if _flip_wrong_signs(S) > 0:
+            _recompute_primal(S)
+        result = NUMERICAL_TROUBLE
+    S.ipar[I_LAST] = pivots
+    return result
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def solution(S: State, u_out: np.ndarray) -> float:
+    """u_out[:d] := the basic solution's u; returns its t (nonbasic at bounds, basic from xB)."""
+    d = S.lo.size
+    _fill_structural(S, False)
+    for k in range(d):
+        u_out[k] = S.xs[k]
+    return S.xs[d]
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def duals(S: State, y_out: np.ndarray) -> None:
+    """y_out[:m] := the basis's row multipliers y = c_B B^-1 of max t (true costs) for the caller's
+    (unscaled) rows: row ``t`` of B^-1, or 0 while t is nonbasic.  y >= 0 (up to the dual tolerances)
+    at an optimal basis."""
+    m = S.ipar[I_M]
+    pt = _t_position(S)
+    for i in range(m):
+        y_out[i] = S.Binv[pt, i] * S.rowscale[i] if pt >= 0 else 0.0
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def num_rows(S: State) -> int:
+    """Rows in use."""
+    return S.ipar[I_M]
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def last_pivots(S: State) -> int:
+    """Pivots of the last :func:`solve`."""
+    return S.ipar[I_LAST]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Certification, independent of the pivoting
+
+@njit(cache=True)
+def certify_point(G: np.ndarray, r: np.ndarray, w: np.ndarray, m: int, lo: np.ndarray, hi: np.ndarray,
+                  u: np.ndarray) -> tuple[float, float]:
+    """Clip u into [lo, hi] (in place); return (margin, plain_violation): margin = min over rows with
+    w_i > 0 of (r_i - G_i u) / w_i (+inf if none), plain_violation = max over rows with w_i == 0 of
+    G_i u - r_i (-inf if none; <= 0 when u satisfies them).  (u, min(margin, t_cap)) is feasible for
+    the margin LP when plain_violation <= 0 and that value is >= t_lo."""
+    d = lo.size
+    for k in range(d):
+        u[k] = min(max(u[k], lo[k]), hi[k])
+    margin = np.inf
+    viol = -np.inf
+    for i in range(m):
+        a = 0.0
+        for k in range(d):
+            a += G[i, k] * u[k]
+        if w[i] > 0.0:
+            margin = min(margin, (r[i] - a) / w[i])
+        elif w[i] == 0.0:
+            viol = max(viol, a - r[i])
+    return margin, viol
+
+
+@njit(cache=True)
+def certify_bound(G: np.ndarray, r: np.ndarray, w: np.ndarray, m: int, lo: np.ndarray, hi: np.ndarray,
+                  t_cap: float, y: np.ndarray) -> float:
+    """An upper bound on the margin LP's optimum from any multipliers y (m,): with y+ = max(y, 0) and
+    s = y+ . w, every feasible (u, t) has s t <= y+ . r - (y+' G) u, so for s > 0
+    t <= (y+ . r + sum_k max(-(y+' G)_k lo_k, -(y+' G)_k hi_k)) / s; the bound is min(t_cap, that),
+    or t_cap when s <= 0.  ``y`` is not modified.  Valid up to the rounding of these sums."""
+    d = lo.size
+    s = 0.0
+    yr = 0.0
+    for i in range(m):
+        yi = max(y[i], 0.0)
+        s += yi * w[i]
+        yr += yi * r[i]
+    if not s > 0.0:
+        return t_cap
+    box = 0.0
+    for k in range(d):
+        c = 0.0
+        for i in range(m):
+            yi = y[i]
+            if yi > 0.0:
+                c += yi * G[i, k]
+        box += max(-c * lo[k], -c * hi[k])
+    return min(t_cap, (yr + box) / s)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Python convenience (not for the hot path)
+
+def solve_margin_lp(G: np.ndarray, r: np.ndarray, w: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                    t_lo: float, t_cap: float, hint: np.ndarray | None = None,
+                    max_pivots: int = MAX_PIVOTS) -> tuple[float, np.ndarray, np.ndarray, int]:
+    """Solve one margin LP from a cold start: (t, u, y, status), y the multipliers of the rows as
+    given (see :func:`duals`).  ``t``/``u`` are the final basis's values whatever the status."""
+    lo = np.ascontiguousarray(lo, dtype=np.float64)
+    hi = np.ascontiguousarray(hi, dtype=np.float64)
+    d = lo.size
+    r = np.ascontiguousarray(r, dtype=np.float64).reshape(-1)
+    m = r.size
+    G = np.ascontiguousarray(G, dtype=np.float64).reshape(m, d)
+    w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
+    S = new_state(m, d)
+    load_problem(S, G, r, w, lo, hi, float(t_lo), float(t_cap))
+    if hint is not None:
+        init(S, np.ascontiguousarray(hint, dtype=np.float64))
+    status = solve(S, max_pivots)
+    u = np.empty(d)
+    t = solution(S, u)
+    y = np.zeros(m)
+    duals(S, y)
+    return t, u, y, int(status)
