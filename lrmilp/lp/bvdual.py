@@ -24,20 +24,20 @@ Method: the bounded-variable ("boxed") dual simplex of minimise -t.
   keeps every reduced cost, so a child LP starts dual feasible from its parent's optimum.
 * Leaving row: largest primal infeasibility scaled by the exact dual steepest-edge weight
   ``||e_p' B^-1||^2`` (cheap with an explicit m x m inverse).
-* Ratio test: bound flipping ("long step") with Harris tolerances.  Breakpoints are passed group by
-  group while the leaving row stays infeasible after flipping the whole group; in the last group the
-  largest pivot enters.  After the dual step every boxed variable whose reduced cost has the wrong
-  sign is flipped, so boxed variables never carry dual infeasibility; slacks carry at most
-  :data:`SLACK_HARRIS_TOL`.
+* Ratio test: bound flipping ("long step").  In increasing ratio order, breakpoints are passed (their
+  variables flipped to the other bound) while the leaving row stays infeasible, found by a weighted
+  selection in expected O(n) rather than a sort; then Harris: the remaining ratios up to the smallest
+  Harris bound are ties and the largest pivot among them enters.  Ties left with a reduced cost of the
+  wrong sign get their cost shifted to make it 0 (no dual infeasibility is ever carried).
 * Degeneracy.  The cold start is totally dual degenerate (every u has reduced cost 0), and so is any
   LP whose optimum is t = t_cap (then it is a feasibility problem in u): with zero costs the dual
   simplex has no measure of progress, and Bland's rule, though finite, needs 1e5 pivots on 20 x 300
   instances.  So costs are perturbed (:data:`PERTURB`, in the direction that keeps every reduced cost
   feasible) at a cold start and after :data:`PERTURB_AFTER` consecutive degenerate pivots.  When the
-  perturbed LP is optimal the true costs are restored, the reduced costs recomputed, and the few dual
-  infeasibilities this leaves are removed by primal simplex pivots (the basis stays primal feasible),
-  so the answer is optimal for the true LP.  Bland's rule remains the last resort after
-  :data:`DEGENERATE_LIMIT` degenerate pivots despite the perturbation.
+  perturbed (or shifted) LP is optimal the true costs are restored, the reduced costs recomputed, and
+  the dual infeasibilities this may leave are removed by primal simplex pivots (the basis stays
+  primal feasible), so the answer is optimal for the true LP.  Bland's rule remains the last resort
+  after :data:`DEGENERATE_LIMIT` degenerate pivots despite the perturbation.
 * Numerical safety: relative pivot tolerance; the pivot element is computed twice (from the pivot row
   and from the entering column) and a mismatch forces a refactorisation first; a singular
   refactorisation, or a slack that turns dual infeasible after one, falls back to a cold start from
@@ -47,24 +47,28 @@ Nothing here is trusted for a final answer without a check a caller can make:
 :func:`certify_point` (a feasible point's margin) and :func:`certify_bound` (an upper bound from any
 multipliers) do not use the basis, and bracket the optimum.
 
-State is a :class:`State` namedtuple of preallocated arrays (capacity M rows) that the ``@njit``
-functions mutate; everything is callable from Python and from other ``@njit(cache=True)`` code.
-Typical use by a depth-first search::
+The state is a :class:`State` (a numba structref: one reference, cheap to pass between compiled
+functions, cacheable) holding preallocated arrays for at most M rows, which the ``@njit`` functions
+mutate; everything is callable from Python (about 2 us per call) and from ``@njit`` code.  Typical use
+by a depth-first search::
 
     S = new_state(M, d); saved = new_state(M, d)
     load_problem(S, G, r, w, lo, hi, t_lo, t_cap)       # cold start included; init(S, hint) for a hint
     solve(S, MAX_PIVOTS)                                  # root
-    copy_into(saved, S)                                   # keep the parent
-    add_row(S, g, rhs, 1.0); solve(S, MAX_PIVOTS)         # child: typically 1-5 pivots
+    copy_into(saved, S, 0)                                # keep the parent
+    add_row(S, g, rhs, 1.0); solve(S, MAX_PIVOTS)         # child
     copy_into(S, saved, m_parent)                         # back to the parent (its rows are in S)
+
+Caveat of numba's cache: a caller compiled with ``cache=True`` in another module keeps its own copy of
+these functions and is not recompiled when this file changes; clear its ``__pycache__`` then.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from numba import njit
+from numba.core import types
+from numba.experimental import structref
 
 # ---------------------------------------------------------------------------------------------------
 # Statuses
@@ -92,28 +96,25 @@ xscale = max_k max(|lo_k|, |hi_k|) the length scale of the box (every row is uni
 slacks and t are lengths in u-space too).  Relative, so boxes from 1e-3 to 1e3 behave alike; above the
 rounding error of a slack evaluated at a point of that magnitude."""
 HARRIS_TOL = 1e-9
-"""Harris tolerance of boxed variables (u, t) in the dual ratio test: breakpoints whose reduced cost
-may go this far past zero are tied, and the largest pivot among them enters.  Costs no accuracy:
-boxed variables left with a wrong-signed reduced cost are flipped to their other bound at once."""
-SLACK_HARRIS_TOL = 1e-11
-"""Harris tolerance of slacks.  A slack cannot be flipped, so its reduced cost (its row multiplier)
-may end this much below zero; the optimum is then off by at most this times the slack's range."""
+"""Harris tolerance of the dual ratio test: ratios up to the smallest (dual slack + HARRIS_TOL) /
+|pivot entry| are ties, and the largest pivot among them enters.  Costs no accuracy: a tie left with a
+wrong-signed reduced cost has its cost shifted, and shifts are removed before the answer."""
 FLIP_TOL = 1e-13
-"""In the dual phase a nonbasic boxed variable whose reduced cost has the wrong sign by more than
-this is flipped to its other bound (which only raises the dual objective).  Above rounding noise."""
+"""Wrong-signed reduced costs beyond this are repaired in the dual phase (shifted after a pivot,
+flipped after a refactorisation); below it they are rounding noise."""
 CLEAN_DUAL_TOL = 1e-12
-"""After the perturbation is removed, primal simplex pivots run until no reduced cost has the wrong
-sign by more than this."""
+"""After perturbations and shifts are removed, primal simplex pivots run until no reduced cost has
+the wrong sign by more than this.  An optimum with such a residue is off by at most CLEAN_DUAL_TOL
+times the variable's range."""
 SLACK_DUAL_BAD = 1e-7
 """In the dual phase, a nonbasic slack whose recomputed reduced cost is below -SLACK_DUAL_BAD after a
 refactorisation means the duals drifted: the basis is abandoned for a cold start."""
 PERTURB = 1e-8
 """Size of the cost perturbation: nonbasic reduced costs move away from zero by PERTURB * (1 + h) *
-(1 + |c_j|), h in [0, 1) a fixed pseudo-random sequence.  Far above FLIP_TOL and the Harris
-tolerances (so it really breaks ties), small enough that the primal clean-up after removing it takes
-few pivots."""
+(1 + |c_j|), h in [0, 1) a fixed pseudo-random sequence.  Far above FLIP_TOL and HARRIS_TOL, so it
+really breaks ties; small enough that the clean-up after removing it takes few pivots."""
 PERTURB_AFTER = 5
-"""Consecutive degenerate dual pivots of an unperturbed warm solve after which costs are perturbed."""
+"""Consecutive degenerate dual pivots of an unperturbed solve after which costs are perturbed."""
 PIVOT_TOL = 1e-9
 """Relative pivot tolerance: entries of a pivot row (dual phase) or column (primal phase) below
 PIVOT_TOL times its largest entry are never pivoted on."""
@@ -126,10 +127,10 @@ SINGULAR_TOL = 1e-11
 """A refactorisation whose partial-pivoting pivot falls below SINGULAR_TOL times its column's largest
 entry declares the basis singular (-> cold start)."""
 RATIO_TIE = 1e-12
-"""In Bland mode, dual ratios within this of the minimum are ties (broken by the smallest index)."""
+"""In Bland mode, ratios within this of the minimum are ties (broken by the smallest index)."""
 DEGENERATE_STEP = 1e-12
 """A dual step (reduced-cost change per unit pivot entry) at most this long is degenerate; a primal
-step is degenerate when it moves the entering variable by at most the primal tolerance."""
+step is degenerate when it moves the basic variables by at most the primal tolerance."""
 DEGENERATE_LIMIT = 100
 """Consecutive degenerate pivots (despite the perturbation) after which Bland's rule is used until a
 pivot makes progress."""
@@ -137,30 +138,39 @@ REFACTOR_EVERY = 50
 """Pivots (counted across solves, warm starts and copies) between recomputations of the inverse,
 primal values and reduced costs from scratch."""
 MAX_PIVOTS = 5000
-"""Default pivot limit of one :func:`solve` (a safety net: warm re-solves take a handful)."""
+"""Default pivot limit of one :func:`solve` (a safety net)."""
 MAX_RESTARTS = 1
 """Cold restarts one :func:`solve` may do after numerical trouble before giving up."""
+SELECT_SAMPLE = 15
+"""The bound-flipping selection's first partition value is a quantile of this many sampled ratios."""
 
 # Index of the float parameters (``fpar``) and integer counters (``ipar``)
 F_PTOL = 0
+"""Absolute primal tolerance, PRIMAL_FEAS * xscale."""
 N_FPAR = 1
 I_M = 0
 """Rows in use."""
 I_SINCE = 1
 """Pivots since the inverse was last computed from scratch."""
-I_PIVOTS = 2
-"""Pivots in total (never reset by :func:`solve`)."""
-I_LAST = 3
-"""Pivots of the last :func:`solve` (dual and primal)."""
-I_REFACTORS = 4
-I_RESTARTS = 5
-I_PERTURBED = 6
-"""1 while the costs are perturbed."""
-I_CLEANUP = 7
+I_PERTURBED = 2
+"""1 while the costs are perturbed or shifted."""
+I_CLEANUP = 3
 """1 while the true costs are back but dual infeasibilities may remain (primal clean-up pending)."""
+I_LAST = 4
+"""Pivots of the last :func:`solve` (dual and primal)."""
+I_PIVOTS = 5
+"""Statistics from here on (kept by :func:`copy_into`'s destination): pivots,"""
+I_REFACTORS = 6
+"""refactorisations,"""
+I_RESTARTS = 7
+"""cold restarts after numerical trouble,"""
 I_PERTURBS = 8
-"""Perturbations in total."""
-N_IPAR = 9
+"""perturbations (also the salt of the next one),"""
+I_PRIMAL = 9
+"""primal clean-up pivots and flips,"""
+I_FLIPS = 10
+"""bound flips of the dual ratio test."""
+N_IPAR = 11
 
 _GOLDEN = 0.6180339887498949
 _FASTMATH = {"reassoc", "contract"}
@@ -168,39 +178,50 @@ _FASTMATH = {"reassoc", "contract"}
 multiply-adds.  No 'nnan'/'ninf': infinite bounds and ratios are compared on purpose."""
 
 
-class State(NamedTuple):
-    """All arrays of one LP (capacity M rows, dimension d).  Only ``[:m]`` of the row arrays and
-    ``[:d+1+m]`` of the variable arrays are meaningful; the fields after ``dj`` are scratch space."""
+# ---------------------------------------------------------------------------------------------------
+# State
 
-    G: np.ndarray  # (M, d) rows as stored (plain rows scaled to unit norm)
-    r: np.ndarray  # (M,) right-hand sides as stored
-    w: np.ndarray  # (M,) t coefficients
-    rowscale: np.ndarray  # (M,) stored row i = rowscale[i] * the caller's row i
-    lb: np.ndarray  # (d+1+M,) lower bounds of all variables: lo, t_lo, 0 (slacks)
-    ub: np.ndarray  # (d+1+M,) upper bounds: hi, t_cap, +inf (slacks)
-    lo: np.ndarray  # (d,) view lb[:d]
-    hi: np.ndarray  # (d,) view ub[:d]
-    fpar: np.ndarray  # (N_FPAR,) absolute primal tolerance
-    ipar: np.ndarray  # (N_IPAR,) int64 counters and flags, see I_*
-    basis: np.ndarray  # (M,) int64: the variable basic in position i
-    status: np.ndarray  # (d+1+M,) int8: AT_LOWER / AT_UPPER / BASIC
-    Binv: np.ndarray  # (M, M) inverse of the basis matrix
-    xB: np.ndarray  # (M,) values of the basic variables
-    cost: np.ndarray  # (d+1+M,) costs of the minimisation (-1 for t, 0 else, unless perturbed)
-    dj: np.ndarray  # (d+1+M,) reduced costs (0 for basic variables)
-    # scratch
-    alpha: np.ndarray  # (d+1+M,) pivot row
-    col: np.ndarray  # (M,) entering column
-    vec: np.ndarray  # (M,)
-    xs: np.ndarray  # (d+1,) structural values
-    cidx: np.ndarray  # (d+1+M,) int64 ratio-test candidates
-    cabs: np.ndarray  # (d+1+M,) |pivot entry|
-    crat: np.ndarray  # (d+1+M,) ratio
-    chb: np.ndarray  # (d+1+M,) Harris bound
-    work: np.ndarray  # (M, M) refactorisation
+@structref.register
+class _StateType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+class State(structref.StructRefProxy):
+    """All arrays of one LP, for at most M rows in dimension d (made by :func:`new_state`).  Only
+    ``[:m]`` of the row arrays and ``[:d+1+m]`` of the variable arrays are meaningful.
+
+    G (M, d) rows as stored (plain rows scaled to unit norm); r, w (M,) right-hand sides, t
+    coefficients; rowscale (M,) stored row i = rowscale[i] * the caller's row i; lb, ub (d+1+M,) bounds
+    of all variables (lo / t_lo / 0 and hi / t_cap / +inf); lo, hi (d,) views of them; fpar, ipar
+    parameters and counters (``F_*``, ``I_*``); basis (M,) the variable basic in each position;
+    status (d+1+M,) int8 AT_LOWER / AT_UPPER / BASIC; Binv (M, M) the inverse basis matrix; xB (M,)
+    basic values; cost (d+1+M,) costs of min -t (perturbed or shifted at times); dj (d+1+M,) reduced
+    costs (0 at basic variables).  Then scratch: alpha (pivot row), col (entering column), vec, xs
+    (u and t values), cidx, cabs, crat, chb, cdec, perm, pbuf, samp (ratio test), work (M, M)."""
+
+
+_FIELDS = ("G", "r", "w", "rowscale", "lb", "ub", "lo", "hi", "fpar", "ipar", "basis", "status", "Binv", "xB",
+           "cost", "dj", "alpha", "col", "vec", "xs", "cidx", "cabs", "crat", "chb", "cdec", "perm", "pbuf",
+           "samp", "work")
+structref.define_proxy(State, _StateType, list(_FIELDS))
+
+
+@njit(cache=True)
+def _arrays(S: State) -> tuple:
+    return (S.G, S.r, S.w, S.rowscale, S.lb, S.ub, S.lo, S.hi, S.fpar, S.ipar, S.basis, S.status, S.Binv, S.xB,
+            S.cost, S.dj)
+
+
+def _field_property(i: int, name: str) -> property:
+    return property(lambda self: _arrays(self)[i], doc=f"The state's ``{name}`` array (shares its memory).")
+
+
+for _i, _name in enumerate(_FIELDS[:16]):  # Python-side access to the non-scratch arrays (inspection, tests)
+    setattr(State, _name, _field_property(_i, _name))
+
+
+@njit(cache=True)
 def new_state(capacity: int, d: int) -> State:
     """An empty state for at most ``capacity`` rows in dimension ``d`` (then :func:`load_problem`)."""
     M = max(capacity, 1)
@@ -211,16 +232,18 @@ def new_state(capacity: int, d: int) -> State:
                  np.zeros(N_FPAR), np.zeros(N_IPAR, np.int64), np.zeros(M, np.int64),
                  np.full(n, AT_LOWER, np.int8), np.zeros((M, M)), np.zeros(M), np.zeros(n), np.zeros(n),
                  np.zeros(n), np.zeros(M), np.zeros(M), np.zeros(d + 1), np.zeros(n, np.int64),
-                 np.zeros(n), np.zeros(n), np.zeros(n), np.zeros((M, M)))
+                 np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, np.int64), np.zeros(n, np.int64),
+                 np.zeros(SELECT_SAMPLE), np.zeros((M, M)))
 
 
 # ---------------------------------------------------------------------------------------------------
-# Small helpers
+# Small helpers.  Array fields are bound to locals before loops: a structref field read is a call.
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _store_row(S: State, i: int, g: np.ndarray, rhs: float, wt: float) -> None:
     """Row i := (g, rhs, wt); plain rows (wt == 0) are scaled to unit norm (zero rows are kept)."""
-    d = S.lo.size
+    G = S.G
+    d = G.shape[1]
     sc = 1.0
     if wt == 0.0:
         nrm = 0.0
@@ -230,7 +253,7 @@ def _store_row(S: State, i: int, g: np.ndarray, rhs: float, wt: float) -> None:
         if nrm > 0.0:
             sc = 1.0 / nrm
     for k in range(d):
-        S.G[i, k] = g[k] * sc
+        G[i, k] = g[k] * sc
     S.r[i] = rhs * sc
     S.w[i] = wt
     S.rowscale[i] = sc
@@ -239,41 +262,42 @@ def _store_row(S: State, i: int, g: np.ndarray, rhs: float, wt: float) -> None:
 @njit(cache=True, fastmath=_FASTMATH)
 def _fill_structural(S: State, basic_zero: bool) -> None:
     """S.xs := the values of u and t (basic ones from xB, or 0 when ``basic_zero``)."""
-    d = S.lo.size
+    xs, lb, ub, status, basis, xB = S.xs, S.lb, S.ub, S.status, S.basis, S.xB
+    d = xs.size - 1
     m = S.ipar[I_M]
-    xs = S.xs
     for k in range(d + 1):
-        xs[k] = S.lb[k] if S.status[k] == AT_LOWER else S.ub[k]
+        xs[k] = lb[k] if status[k] == AT_LOWER else ub[k]
     for i in range(m):
-        j = S.basis[i]
+        j = basis[i]
         if j <= d:
-            xs[j] = 0.0 if basic_zero else S.xB[i]
+            xs[j] = 0.0 if basic_zero else xB[i]
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _recompute_primal(S: State) -> None:
     """xB := B^-1 (r - A_N x_N) from the current inverse and nonbasic positions."""
-    d = S.lo.size
-    m = S.ipar[I_M]
     _fill_structural(S, True)
-    xs, v = S.xs, S.vec
+    G, r, w, Binv, xB, xs, v = S.G, S.r, S.w, S.Binv, S.xB, S.xs, S.vec
+    d = G.shape[1]
+    m = S.ipar[I_M]
     for i in range(m):
-        acc = S.r[i] - S.w[i] * xs[d]
+        acc = r[i] - w[i] * xs[d]
         for k in range(d):
-            acc -= S.G[i, k] * xs[k]
+            acc -= G[i, k] * xs[k]
         v[i] = acc
     for i in range(m):
         acc = 0.0
         for k in range(m):
-            acc += S.Binv[i, k] * v[k]
-        S.xB[i] = acc
+            acc += Binv[i, k] * v[k]
+        xB[i] = acc
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _t_position(S: State) -> int:
-    d = S.lo.size
+    basis = S.basis
+    d = S.G.shape[1]
     for i in range(S.ipar[I_M]):
-        if S.basis[i] == d:
+        if basis[i] == d:
             return i
     return -1
 
@@ -282,16 +306,17 @@ def _t_position(S: State) -> int:
 def _recompute_duals(S: State) -> float:
     """dj := cost - y A with y = c_B B^-1 (O(m d)).  Returns the most negative reduced cost of a
     nonbasic slack (0 if none)."""
-    d = S.lo.size
-    m = S.ipar[I_M]
+    G, w, Binv, cost, dj, status, basis = S.G, S.w, S.Binv, S.cost, S.dj, S.status, S.basis
     y, a = S.vec, S.alpha
+    d = G.shape[1]
+    m = S.ipar[I_M]
     for k in range(m):
         y[k] = 0.0
     for i in range(m):
-        c = S.cost[S.basis[i]]
+        c = cost[basis[i]]
         if c != 0.0:
             for k in range(m):
-                y[k] += c * S.Binv[i, k]
+                y[k] += c * Binv[i, k]
     for k in range(d):
         a[k] = 0.0
     yw = 0.0
@@ -299,34 +324,35 @@ def _recompute_duals(S: State) -> float:
         yi = y[i]
         if yi != 0.0:
             for k in range(d):
-                a[k] += yi * S.G[i, k]
-            yw += yi * S.w[i]
+                a[k] += yi * G[i, k]
+            yw += yi * w[i]
     for k in range(d):
-        S.dj[k] = 0.0 if S.status[k] == BASIC else S.cost[k] - a[k]
-    S.dj[d] = 0.0 if S.status[d] == BASIC else S.cost[d] - yw
+        dj[k] = 0.0 if status[k] == BASIC else cost[k] - a[k]
+    dj[d] = 0.0 if status[d] == BASIC else cost[d] - yw
     worst = 0.0
     for i in range(m):
         j = d + 1 + i
-        if S.status[j] == BASIC:
-            S.dj[j] = 0.0
+        if status[j] == BASIC:
+            dj[j] = 0.0
         else:
-            S.dj[j] = S.cost[j] - y[i]
-            worst = min(worst, S.dj[j])
+            dj[j] = cost[j] - y[i]
+            worst = min(worst, dj[j])
     return worst
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _flip_wrong_signs(S: State) -> int:
     """Put every nonbasic boxed variable at the bound its reduced cost asks for (no xB update)."""
-    d = S.lo.size
+    status, dj = S.status, S.dj
+    d = S.G.shape[1]
     n = 0
     for j in range(d + 1):
-        st = S.status[j]
-        if st == AT_LOWER and S.dj[j] < -FLIP_TOL:
-            S.status[j] = AT_UPPER
+        st = status[j]
+        if st == AT_LOWER and dj[j] < -FLIP_TOL:
+            status[j] = AT_UPPER
             n += 1
-        elif st == AT_UPPER and S.dj[j] > FLIP_TOL:
-            S.status[j] = AT_LOWER
+        elif st == AT_UPPER and dj[j] > FLIP_TOL:
+            status[j] = AT_LOWER
             n += 1
     return n
 
@@ -335,18 +361,17 @@ def _flip_wrong_signs(S: State) -> int:
 def _invert(S: State) -> bool:
     """Binv := inverse of the basis columns, by Gauss-Jordan with partial pivoting.  False (Binv
     garbage) when the basis is numerically singular."""
-    d = S.lo.size
+    G, w, basis, W, Bi, cmax = S.G, S.w, S.basis, S.work, S.Binv, S.vec
+    d = G.shape[1]
     m = S.ipar[I_M]
-    W, Bi = S.work, S.Binv
-    cmax = S.vec
     for c in range(m):
-        j = S.basis[c]
+        j = basis[c]
         mx = 0.0
         for i in range(m):
             if j < d:
-                v = S.G[i, j]
+                v = G[i, j]
             elif j == d:
-                v = S.w[i]
+                v = w[i]
             else:
                 v = 1.0 if i == j - d - 1 else 0.0
             W[i, c] = v
@@ -390,8 +415,9 @@ def _refactor(S: State, dual_phase: bool) -> bool:
     """Recompute the inverse, the reduced costs and the primal values from scratch; in the dual phase
     also flip boxed variables to match their reduced costs.  False when the basis is singular, or (dual
     phase) a slack has drifted dual infeasible."""
-    S.ipar[I_REFACTORS] += 1
-    S.ipar[I_SINCE] = 0
+    ipar = S.ipar
+    ipar[I_REFACTORS] += 1
+    ipar[I_SINCE] = 0
     if not _invert(S):
         return False
     worst = _recompute_duals(S)
@@ -405,58 +431,58 @@ def _refactor(S: State, dual_phase: bool) -> bool:
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _true_costs(S: State) -> None:
-    d = S.lo.size
-    for j in range(S.cost.size):
-        S.cost[j] = 0.0
-    S.cost[d] = -1.0
+    cost = S.cost
+    cost[:] = 0.0
+    cost[S.G.shape[1]] = -1.0
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _perturb(S: State) -> None:
     """Move the cost (and reduced cost) of every nonbasic variable away from zero, in the direction
     that keeps it dual feasible, by a distinct pseudo-random amount (breaks dual degeneracy)."""
-    d = S.lo.size
-    nv = d + 1 + S.ipar[I_M]
-    salt = S.ipar[I_PERTURBS]
+    status, cost, dj, ipar = S.status, S.cost, S.dj, S.ipar
+    nv = S.G.shape[1] + 1 + ipar[I_M]
+    salt = ipar[I_PERTURBS]
     for j in range(nv):
-        st = S.status[j]
+        st = status[j]
         if st == BASIC:
             continue
         h = ((j + 1 + 7919 * salt) * _GOLDEN) % 1.0
-        delta = PERTURB * (1.0 + h) * (1.0 + abs(S.cost[j]))
+        delta = PERTURB * (1.0 + h) * (1.0 + abs(cost[j]))
         if st == AT_UPPER:
             delta = -delta
-        S.cost[j] += delta
-        S.dj[j] += delta
-    S.ipar[I_PERTURBED] = 1
-    S.ipar[I_PERTURBS] += 1
+        cost[j] += delta
+        dj[j] += delta
+    ipar[I_PERTURBED] = 1
+    ipar[I_PERTURBS] += 1
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _cold_start(S: State, hint: np.ndarray) -> None:
     """The slack basis: t at t_cap, u_k at the bound nearest hint[k] (at lo_k without a hint);
     costs perturbed (every u is dual degenerate at this basis)."""
-    d = S.lo.size
-    m = S.ipar[I_M]
+    status, dj, basis, Binv, lo, hi, ipar = S.status, S.dj, S.basis, S.Binv, S.lo, S.hi, S.ipar
+    d = lo.size
+    m = ipar[I_M]
     use_hint = hint.size == d
     _true_costs(S)
     for k in range(d):
-        if use_hint and abs(S.hi[k] - hint[k]) < abs(hint[k] - S.lo[k]):
-            S.status[k] = AT_UPPER
+        if use_hint and abs(hi[k] - hint[k]) < abs(hint[k] - lo[k]):
+            status[k] = AT_UPPER
         else:
-            S.status[k] = AT_LOWER
-        S.dj[k] = 0.0
-    S.status[d] = AT_UPPER
-    S.dj[d] = -1.0
+            status[k] = AT_LOWER
+        dj[k] = 0.0
+    status[d] = AT_UPPER
+    dj[d] = -1.0
     for i in range(m):
-        S.basis[i] = d + 1 + i
-        S.status[d + 1 + i] = BASIC
-        S.dj[d + 1 + i] = 0.0
+        basis[i] = d + 1 + i
+        status[d + 1 + i] = BASIC
+        dj[d + 1 + i] = 0.0
         for k in range(m):
-            S.Binv[i, k] = 1.0 if i == k else 0.0
-    S.ipar[I_SINCE] = 0
-    S.ipar[I_CLEANUP] = 0
-    S.ipar[I_PERTURBED] = 0
+            Binv[i, k] = 1.0 if i == k else 0.0
+    ipar[I_SINCE] = 0
+    ipar[I_CLEANUP] = 0
+    ipar[I_PERTURBED] = 0
     if m > 0:
         _perturb(S)
     _recompute_primal(S)
@@ -465,54 +491,55 @@ def _cold_start(S: State, hint: np.ndarray) -> None:
 @njit(cache=True, fastmath=_FASTMATH)
 def _restart(S: State) -> None:
     """Cold start from the current point (its u as the hint)."""
-    d = S.lo.size
     _fill_structural(S, False)
-    hint = S.xs[:d].copy()
+    hint = S.xs[:-1].copy()
     S.ipar[I_RESTARTS] += 1
     _cold_start(S, hint)
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _pivot_row(S: State, p: int) -> float:
-    """S.alpha := e_p' B^-1 A over all variables (O(m d)); returns its largest nonbasic |entry|."""
-    d = S.lo.size
+    """S.alpha := e_p' B^-1 A over the nonbasic variables, 0 at the basic ones (O(m d)); returns its
+    largest |entry|."""
+    G, w, Binv, basis, alpha = S.G, S.w, S.Binv, S.basis, S.alpha
+    d = G.shape[1]
     m = S.ipar[I_M]
-    alpha = S.alpha
     for k in range(d):
         alpha[k] = 0.0
     at = 0.0
     for i in range(m):
-        ri = S.Binv[p, i]
+        ri = Binv[p, i]
         if ri != 0.0:
             for k in range(d):
-                alpha[k] += ri * S.G[i, k]
-            at += ri * S.w[i]
+                alpha[k] += ri * G[i, k]
+            at += ri * w[i]
         alpha[d + 1 + i] = ri
     alpha[d] = at
+    for i in range(m):  # exactly 0 at basic variables, so loops over all variables need no status test
+        alpha[basis[i]] = 0.0
     amax = 0.0
     for j in range(d + 1 + m):
-        if S.status[j] != BASIC:
-            amax = max(amax, abs(alpha[j]))
+        amax = max(amax, abs(alpha[j]))
     return amax
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _column(S: State, q: int) -> None:
     """S.col := B^-1 A_q (O(m^2))."""
-    d = S.lo.size
+    G, w, Binv, col = S.G, S.w, S.Binv, S.col
+    d = G.shape[1]
     m = S.ipar[I_M]
-    Binv, col = S.Binv, S.col
     if q < d:
         for i in range(m):
             acc = 0.0
             for k in range(m):
-                acc += Binv[i, k] * S.G[k, q]
+                acc += Binv[i, k] * G[k, q]
             col[i] = acc
     elif q == d:
         for i in range(m):
             acc = 0.0
             for k in range(m):
-                acc += Binv[i, k] * S.w[k]
+                acc += Binv[i, k] * w[k]
             col[i] = acc
     else:
         for i in range(m):
@@ -522,8 +549,8 @@ def _column(S: State, q: int) -> None:
 @njit(cache=True, fastmath=_FASTMATH)
 def _update_inverse(S: State, p: int) -> None:
     """Rank-one update of B^-1 when the variable with column S.col (B^-1 A_q) replaces position p."""
-    m = S.ipar[I_M]
-    Binv, col = S.Binv, S.col
+    Binv, col, ipar = S.Binv, S.col, S.ipar
+    m = ipar[I_M]
     inv = 1.0 / col[p]
     for k in range(m):
         Binv[p, k] *= inv
@@ -532,8 +559,8 @@ def _update_inverse(S: State, p: int) -> None:
         if i != p and f != 0.0:
             for k in range(m):
                 Binv[i, k] -= f * Binv[p, k]
-    S.ipar[I_SINCE] += 1
-    S.ipar[I_PIVOTS] += 1
+    ipar[I_SINCE] += 1
+    ipar[I_PIVOTS] += 1
 
 
 @njit(cache=True, fastmath=_FASTMATH)
@@ -547,12 +574,91 @@ def _pivot_mismatch(S: State, p: int, q: int) -> bool:
 @njit(cache=True, fastmath=_FASTMATH)
 def _primal_infeasibility(S: State) -> float:
     """Largest bound violation of a basic variable."""
-    d = S.lo.size
+    lb, ub, xB, basis = S.lb, S.ub, S.xB, S.basis
     worst = 0.0
     for i in range(S.ipar[I_M]):
-        j = S.basis[i]
-        worst = max(worst, S.lb[j] - S.xB[i], S.xB[i] - S.ub[j])
+        j = basis[i]
+        worst = max(worst, lb[j] - xB[i], xB[i] - ub[j])
     return worst
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _bfrt_select(crat: np.ndarray, cdec: np.ndarray, perm: np.ndarray, buf: np.ndarray, nc: int,
+                 target: float, first: float) -> int:
+    """The bound-flipping breakpoint.  In increasing ratio order, breakpoints are passed while the sum
+    of their ``cdec`` stays below ``target``; returns the position b in ``perm`` (rearranged) of the
+    first breakpoint that reaches it: perm[:b] are passed, all with ratios <= the rest's.  -1 when even
+    all of them stay below (the row cannot be satisfied).
+
+    Weighted quickselect, expected O(nc) instead of a sort.  Partitions are branch-free (each element
+    is written to both ends of ``buf`` and one end advances): ratios are in random order, and a
+    branching partition mispredicts about every other element.  Ties (many ratios are 0) are split off
+    by a second pass, which also guarantees progress.  ``first`` (if not NaN) is the first partition
+    value: a good guess of the answer leaves a small range after one pass over all."""
+    lo = 0
+    hi = nc
+    acc = 0.0
+    pv = first
+    while hi - lo > 16:
+        if not pv == pv:  # NaN: median of three
+            a = crat[perm[lo]]
+            b = crat[perm[(lo + hi) // 2]]
+            c = crat[perm[hi - 1]]
+            pv = max(min(a, b), min(max(a, b), c))
+        lt = lo
+        ge = hi - 1
+        sl = 0.0
+        se = 0.0
+        for i in range(lo, hi):
+            k = perm[i]
+            v = crat[k]
+            less = v < pv
+            buf[lt] = k
+            buf[ge] = k
+            lt += 1 if less else 0
+            ge -= 0 if less else 1
+            sl += cdec[k] if less else 0.0
+            se += cdec[k] if v == pv else 0.0
+        for i in range(lo, hi):  # [lo, lt) < pv <= [lt, hi)
+            perm[i] = buf[i]
+        if acc + sl >= target:
+            hi = lt
+            pv = np.nan
+            continue
+        acc += sl
+        eq = lt
+        gt = hi - 1
+        for i in range(lt, hi):
+            k = perm[i]
+            same = crat[k] == pv
+            buf[eq] = k
+            buf[gt] = k
+            eq += 1 if same else 0
+            gt -= 0 if same else 1
+        for i in range(lt, hi):  # [lt, eq) == pv < [eq, hi)
+            perm[i] = buf[i]
+        if acc + se >= target:
+            for pos in range(lt, eq):  # ties: pass them in any order
+                acc += cdec[perm[pos]]
+                if acc >= target:
+                    return pos
+            return eq - 1  # only by rounding of the sums
+        acc += se
+        lo = eq
+        pv = np.nan
+    for i in range(lo + 1, hi):  # insertion sort of the small rest
+        k = perm[i]
+        v = crat[k]
+        j = i - 1
+        while j >= lo and crat[perm[j]] > v:
+            perm[j + 1] = perm[j]
+            j -= 1
+        perm[j + 1] = k
+    for pos in range(lo, hi):
+        acc += cdec[perm[pos]]
+        if acc >= target:
+            return pos
+    return -1
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -561,28 +667,26 @@ def _primal_infeasibility(S: State) -> float:
 @njit(cache=True, fastmath=_FASTMATH)
 def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, int]:
     """Dual simplex pivots until primal feasible.  Returns (status, pivots, cold restarts used)."""
-    d = S.lo.size
-    m = S.ipar[I_M]
+    G, w, Binv, xB, dj, cost = S.G, S.w, S.Binv, S.xB, S.dj, S.cost
+    basis, status, lb, ub, ipar = S.basis, S.status, S.lb, S.ub, S.ipar
+    alpha, col, v = S.alpha, S.col, S.vec
+    cidx, cabs, crat, chb, cdec, perm, pbuf, smp = S.cidx, S.cabs, S.crat, S.chb, S.cdec, S.perm, S.pbuf, S.samp
+    d = G.shape[1]
+    m = ipar[I_M]
     nv = d + 1 + m
     ptol = S.fpar[F_PTOL]
-    G, w, Binv, xB, dj = S.G, S.w, S.Binv, S.xB, S.dj
-    basis, status = S.basis, S.status
-    alpha, col, v = S.alpha, S.col, S.vec
-    cidx, cabs, crat, chb = S.cidx, S.cabs, S.crat, S.chb
     pivots = 0
     restarts = 0
     degen = 0
     while True:
-        refresh = S.ipar[I_SINCE] >= REFACTOR_EVERY
-        while refresh:
-            refresh = False
+        if ipar[I_SINCE] >= REFACTOR_EVERY:
             if not _refactor(S, True):
                 if restarts >= restarts_left:
                     return NUMERICAL_TROUBLE, pivots, restarts
                 restarts += 1
                 degen = 0
                 _restart(S)
-        if degen >= PERTURB_AFTER and S.ipar[I_PERTURBED] == 0:
+        if degen >= PERTURB_AFTER and ipar[I_PERTURBED] == 0:
             _perturb(S)
             degen = 0
         bland = degen >= DEGENERATE_LIMIT
@@ -594,12 +698,10 @@ def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, in
         for i in range(m):
             j = basis[i]
             x = xB[i]
-            lb = S.lb[j]
-            ub = S.ub[j]
-            if x < lb - ptol:
-                inf = lb - x
-            elif x > ub + ptol:
-                inf = x - ub
+            if x < lb[j] - ptol:
+                inf = lb[j] - x
+            elif x > ub[j] + ptol:
+                inf = x - ub[j]
             else:
                 continue
             if bland:
@@ -619,8 +721,8 @@ def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, in
         if pivots >= budget:
             return ITERATION_LIMIT, pivots, restarts
         jp = basis[p]
-        lbp = S.lb[jp]
-        ubp = S.ub[jp]
+        lbp = lb[jp]
+        ubp = ub[jp]
         if xB[p] < lbp:
             sgn = 1.0  # leaves at its lower bound
             delta = lbp - xB[p]
@@ -631,31 +733,29 @@ def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, in
         tolpiv = max(PIVOT_TOL * amax, PIVOT_ABS)
 
         # ---- ratio-test candidates.  With s >= 0 the dual step, reduced costs move as
-        # dj += s * sgn * alpha; a candidate's "dual slack" (dj at lower, -dj at upper) shrinks at rate
-        # |alpha| and reaches 0 at its ratio.
+        # dj += s * sgn * alpha; a candidate's "dual slack" sig * dj (sig = +1 at lower, -1 at upper)
+        # shrinks at rate |alpha| and reaches 0 at its ratio.  Basic entries of alpha are 0.  The
+        # compaction is branch-free (every variable is written at slot nc, candidates advance it).
         nc = 0
         for j in range(nv):
-            st = status[j]
-            if st == BASIC:
-                continue
-            a = sgn * alpha[j]
-            if st == AT_LOWER:
-                if a >= -tolpiv:
-                    continue
-                ds = dj[j]
-            else:
-                if a <= tolpiv:
-                    continue
-                ds = -dj[j]
-            aa = abs(a)
+            sig = 1.0 - 2.0 * status[j]
+            a = sgn * sig * alpha[j]
             cidx[nc] = j
-            cabs[nc] = aa
-            crat[nc] = max(ds, 0.0) / aa
-            chb[nc] = (ds + HARRIS_TOL) / aa
-            nc += 1
+            cabs[nc] = -a
+            chb[nc] = sig * dj[j]  # the dual slack, for now
+            cdec[nc] = -a * (ub[j] - lb[j])  # +inf for slacks: they cannot be passed
+            nc += 1 if a < -tolpiv else 0
+        tmax = np.inf
+        for c in range(nc):
+            ds = chb[c]
+            inv = 1.0 / cabs[c]
+            crat[c] = max(ds, 0.0) * inv
+            chb[c] = (ds + HARRIS_TOL) * inv
+            tmax = min(tmax, chb[c])
+        tmax = max(tmax, 0.0)
 
         cq = -1
-        nrem = nc  # candidates [nrem:nc] are the passed breakpoints (none in Bland mode)
+        npass = 0  # candidates perm[:npass] are the passed breakpoints, flipped below
         if bland:
             rmin = np.inf
             for c in range(nc):
@@ -665,51 +765,52 @@ def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, in
                 if crat[c] <= rmin + RATIO_TIE and cidx[c] < bq:
                     bq = cidx[c]
                     cq = c
-        else:
-            # Bound-flipping ratio test with Harris groups.  ``slope`` is the leaving row's remaining
-            # infeasibility; passing (flipping) a boxed breakpoint j reduces it by |alpha_j| width_j.
-            slope = delta
-            while nrem > 0:
-                tmax = np.inf
-                for c in range(nrem):
-                    tmax = min(tmax, chb[c])
-                tmax = max(tmax, 0.0)
-                dec = 0.0
-                has_slack = False
-                ngroup = 0
-                bq = -1
-                babs = 0.0
-                for c in range(nrem):
-                    if crat[c] <= tmax:
-                        ngroup += 1
-                        j = cidx[c]
-                        if j > d:
-                            has_slack = True
-                        else:
-                            dec += cabs[c] * (S.ub[j] - S.lb[j])
-                        if cabs[c] > babs:
-                            babs = cabs[c]
-                            bq = c
-                if has_slack or slope - dec <= ptol:
-                    cq = bq  # the row turns feasible within this group: its largest pivot enters
-                    break
-                if ngroup == nrem:
-                    break  # every breakpoint passed and the row is still violated: infeasible
-                slope -= dec
-                c = 0
-                while c < nrem:  # drop the passed group (it gets flipped below)
-                    if crat[c] <= tmax:
-                        nrem -= 1
-                        cidx[c], cidx[nrem] = cidx[nrem], cidx[c]
-                        cabs[c], cabs[nrem] = cabs[nrem], cabs[c]
-                        crat[c], crat[nrem] = crat[nrem], crat[c]
-                        chb[c], chb[nrem] = chb[nrem], chb[c]
-                    else:
-                        c += 1
+        elif nc > 0:
+            # Bound-flipping ratio test with Harris ties.  Breakpoints are passed (their variables
+            # flipped) while the leaving row stays infeasible by more than ptol; each reduces its
+            # infeasibility by |alpha_j| width_j.  Then, among the rest, every ratio up to the
+            # smallest Harris bound is a tie, and the largest pivot among the ties enters.
+            target = delta - ptol
+            wgroup = 0.0
+            for c in range(nc):
+                wgroup += cdec[c] if crat[c] <= tmax else 0.0
+            if wgroup < target:
+                # The first tie group is passed: select the breakpoint.  First partition value: the
+                # sampled ratio quantile at about twice the rank target / mean(cdec) (finite ones).
+                sdec = 0.0
+                for c in range(nc):
+                    sdec += cdec[c] if cdec[c] < np.inf else 0.0
+                    perm[c] = c
+                first = np.nan
+                if nc > 4 * SELECT_SAMPLE and sdec > 0.0:
+                    rank = 2.0 * target / (sdec / nc) + 2.0
+                    pos = int(rank * SELECT_SAMPLE / nc) if rank < nc else SELECT_SAMPLE
+                    if pos < SELECT_SAMPLE:
+                        for i in range(SELECT_SAMPLE):
+                            smp[i] = crat[(i * nc) // SELECT_SAMPLE + (nc // (2 * SELECT_SAMPLE))]
+                        smp.sort()
+                        first = smp[pos]
+                npass = _bfrt_select(crat, cdec, perm, pbuf, nc, target, first)
+                if npass < 0:
+                    nc = 0  # every breakpoint passed, the row still violated: no entering variable
+                    npass = 0
+                else:
+                    for c in range(npass):  # passed: out of the entering choice
+                        crat[perm[c]] = np.inf
+                        chb[perm[c]] = np.inf
+                    tmax = np.inf
+                    for c in range(nc):
+                        tmax = min(tmax, chb[c])
+                    tmax = max(tmax, 0.0)
+            babs = 0.0
+            for c in range(nc):
+                if crat[c] <= tmax and cabs[c] > babs:
+                    babs = cabs[c]
+                    cq = c
         if cq < 0:
             # Dual unbounded: the row cannot be satisfied.  Trust that only on a fresh inverse.
-            if S.ipar[I_SINCE] > 0:
-                S.ipar[I_SINCE] = REFACTOR_EVERY
+            if ipar[I_SINCE] > 0:
+                ipar[I_SINCE] = REFACTOR_EVERY
                 continue
             return INFEASIBLE, pivots, restarts
         q = cidx[cq]
@@ -718,53 +819,53 @@ def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, in
         # ---- entering column; the pivot element computed both ways must agree
         _column(S, q)
         if _pivot_mismatch(S, p, q):
-            if S.ipar[I_SINCE] > 0:
-                S.ipar[I_SINCE] = REFACTOR_EVERY
+            if ipar[I_SINCE] > 0:
+                ipar[I_SINCE] = REFACTOR_EVERY
                 continue
             if abs(col[p]) <= PIVOT_ABS:  # fresh inverse and still no usable pivot
                 return NUMERICAL_TROUBLE, pivots, restarts
         piv = col[p]
 
-        # ---- dual step.  The passed breakpoints (cidx[nrem:nc]) are flipped to their other bound;
-        # any other reduced cost left with the wrong sign (a Harris tie of the last group, or rounding)
-        # has its cost shifted to make it 0, which keeps the dual objective monotone; shifts are
-        # removed with the perturbation when the LP is optimal.
-        xq = S.lb[q] if status[q] == AT_LOWER else S.ub[q]
+        # ---- dual step.  The passed breakpoints are flipped to their other bound; any other reduced
+        # cost left with the wrong sign (a Harris tie, or rounding) has its cost shifted to make it 0,
+        # which keeps the dual objective monotone; shifts are removed with the perturbation when the LP
+        # is optimal.
+        xq = lb[q] if status[q] == AT_LOWER else ub[q]
         step = s * sgn
-        for j in range(nv):
-            if status[j] != BASIC:
-                dj[j] += step * alpha[j]
-        dj[q] = 0.0
-        for i in range(m):
-            v[i] = 0.0
-        for c in range(nrem, nc):
-            j = cidx[c]
-            if status[j] == AT_LOWER:
-                status[j] = AT_UPPER
-                dx = S.ub[j] - S.lb[j]
-            else:
-                status[j] = AT_LOWER
-                dx = S.lb[j] - S.ub[j]
-            if j < d:
-                for i in range(m):
-                    v[i] += G[i, j] * dx
-            else:
-                for i in range(m):
-                    v[i] += w[i] * dx
-        if nc > nrem:
+        if npass > 0:
+            for i in range(m):
+                v[i] = 0.0
+            for c in range(npass):
+                j = cidx[perm[c]]
+                if status[j] == AT_LOWER:
+                    status[j] = AT_UPPER
+                    dx = ub[j] - lb[j]
+                else:
+                    status[j] = AT_LOWER
+                    dx = lb[j] - ub[j]
+                if j < d:
+                    for i in range(m):
+                        v[i] += G[i, j] * dx
+                else:
+                    for i in range(m):
+                        v[i] += w[i] * dx
+            ipar[I_FLIPS] += npass
             for i in range(m):  # xB -= B^-1 (A_F dx_F)
                 acc = 0.0
                 for k in range(m):
                     acc += Binv[i, k] * v[k]
                 xB[i] -= acc
+        worst = 0.0
         for j in range(nv):
-            st = status[j]
-            if j == q or st == BASIC:
-                continue
-            if (st == AT_LOWER and dj[j] < -FLIP_TOL) or (st == AT_UPPER and dj[j] > FLIP_TOL):
-                S.cost[j] -= dj[j]
-                dj[j] = 0.0
-                S.ipar[I_PERTURBED] = 1
+            dj[j] += step * alpha[j]  # alpha is 0 at basic variables (their dj stays 0)
+            worst = min(worst, (1.0 - 2.0 * status[j]) * dj[j])
+        dj[q] = 0.0
+        if worst < -FLIP_TOL:
+            for j in range(nv):
+                if j != q and (1.0 - 2.0 * status[j]) * dj[j] < -FLIP_TOL:
+                    cost[j] -= dj[j]
+                    dj[j] = 0.0
+                    ipar[I_PERTURBED] = 1
 
         # ---- primal step: x_p goes to its bound, x_q enters
         bnd = lbp if sgn > 0.0 else ubp
@@ -789,15 +890,15 @@ def _primal_phase(S: State, budget: int) -> tuple[int, int]:
     """Primal simplex pivots from a primal feasible basis until no reduced cost has the wrong sign by
     more than CLEAN_DUAL_TOL (Dantzig pricing, Harris ratio test, bound flips of the entering
     variable).  Returns (status, pivots)."""
-    d = S.lo.size
-    m = S.ipar[I_M]
+    xB, dj, basis, status, col, alpha, lb, ub, ipar = S.xB, S.dj, S.basis, S.status, S.col, S.alpha, S.lb, S.ub, S.ipar
+    d = S.G.shape[1]
+    m = ipar[I_M]
     nv = d + 1 + m
     ptol = S.fpar[F_PTOL]
-    xB, dj, basis, status, col, alpha = S.xB, S.dj, S.basis, S.status, S.col, S.alpha
     pivots = 0
     degen = 0
     while True:
-        if S.ipar[I_SINCE] >= REFACTOR_EVERY:
+        if ipar[I_SINCE] >= REFACTOR_EVERY:
             if not _refactor(S, False):
                 return NUMERICAL_TROUBLE, pivots
         bland = degen >= DEGENERATE_LIMIT
@@ -830,11 +931,9 @@ def _primal_phase(S: State, budget: int) -> tuple[int, int]:
             rate = -dirq * col[i]
             j = basis[i]
             if rate < -tolpiv:
-                hmax = min(hmax, (xB[i] - S.lb[j] + ptol) / -rate)
-            elif rate > tolpiv:
-                ub = S.ub[j]
-                if ub < np.inf:
-                    hmax = min(hmax, (ub - xB[i] + ptol) / rate)
+                hmax = min(hmax, (xB[i] - lb[j] + ptol) / -rate)
+            elif rate > tolpiv and ub[j] < np.inf:
+                hmax = min(hmax, (ub[j] - xB[i] + ptol) / rate)
         # pass 2: among the rows blocking within hmax, the largest |rate| leaves.
         p = -1
         theta = np.inf
@@ -844,10 +943,10 @@ def _primal_phase(S: State, budget: int) -> tuple[int, int]:
             rate = -dirq * col[i]
             j = basis[i]
             if rate < -tolpiv:
-                ti = max(xB[i] - S.lb[j], 0.0) / -rate
+                ti = max(xB[i] - lb[j], 0.0) / -rate
                 low = True
-            elif rate > tolpiv and S.ub[j] < np.inf:
-                ti = max(S.ub[j] - xB[i], 0.0) / rate
+            elif rate > tolpiv and ub[j] < np.inf:
+                ti = max(ub[j] - xB[i], 0.0) / rate
                 low = False
             else:
                 continue
@@ -856,8 +955,8 @@ def _primal_phase(S: State, budget: int) -> tuple[int, int]:
                     p, theta, to_lower = i, ti, low
             elif ti <= hmax and abs(rate) > babs:
                 p, theta, babs, to_lower = i, ti, abs(rate), low
-        width = S.ub[q] - S.lb[q]
-        xq = S.lb[q] if status[q] == AT_LOWER else S.ub[q]
+        width = ub[q] - lb[q]
+        xq = lb[q] if status[q] == AT_LOWER else ub[q]
         if width <= theta:
             # the entering variable reaches its other bound first: flip it, no basis change
             if not width < np.inf:
@@ -870,15 +969,14 @@ def _primal_phase(S: State, budget: int) -> tuple[int, int]:
             continue
         _pivot_row(S, p)
         if _pivot_mismatch(S, p, q):
-            if S.ipar[I_SINCE] > 0:
-                S.ipar[I_SINCE] = REFACTOR_EVERY
+            if ipar[I_SINCE] > 0:
+                ipar[I_SINCE] = REFACTOR_EVERY
                 continue
             if abs(col[p]) <= PIVOT_ABS:
                 return NUMERICAL_TROUBLE, pivots
         mu = dj[q] / col[p]
         for j in range(nv):
-            if status[j] != BASIC:
-                dj[j] -= mu * alpha[j]
+            dj[j] -= mu * alpha[j]  # alpha is 0 at basic variables
         jp = basis[p]
         dj[jp] = -mu
         dj[q] = 0.0
@@ -904,7 +1002,8 @@ def load_problem(S: State, G: np.ndarray, r: np.ndarray, w: np.ndarray, lo: np.n
                  t_lo: float, t_cap: float) -> None:
     """Store an LP with m0 = len(r) rows (G (m0, d), r, w (m0,)) and its bounds, reset the counters
     and cold start (every u_k at lo_k; :func:`init` restarts with a hint)."""
-    d = S.lo.size
+    Slo, Shi, lb, ub, ipar = S.lo, S.hi, S.lb, S.ub, S.ipar
+    d = Slo.size
     m0 = r.size
     if m0 > S.G.shape[0]:
         raise ValueError("load_problem: more rows than the state's capacity")
@@ -912,18 +1011,18 @@ def load_problem(S: State, G: np.ndarray, r: np.ndarray, w: np.ndarray, lo: np.n
         raise ValueError("load_problem: dimension mismatch")
     xscale = 0.0
     for k in range(d):
-        S.lo[k] = lo[k]
-        S.hi[k] = hi[k]
+        Slo[k] = lo[k]
+        Shi[k] = hi[k]
         xscale = max(xscale, abs(lo[k]), abs(hi[k]))
     if not xscale > 0.0:
         xscale = 1.0
-    S.lb[d] = t_lo
-    S.ub[d] = t_cap
+    lb[d] = t_lo
+    ub[d] = t_cap
     S.fpar[F_PTOL] = PRIMAL_FEAS * xscale
     for i in range(m0):
         _store_row(S, i, G[i], r[i], w[i])
-    S.ipar[:] = 0
-    S.ipar[I_M] = m0
+    ipar[:] = 0
+    ipar[I_M] = m0
     _cold_start(S, np.empty(0))
 
 
@@ -938,75 +1037,85 @@ def init(S: State, hint: np.ndarray) -> None:
 def add_row(S: State, g: np.ndarray, rhs: float, wt: float) -> None:
     """Append the row g . u + wt * t <= rhs; its slack enters the basis (O(m^2 + d)).  Reduced costs
     are unchanged (the new multiplier is 0), so a dual feasible basis stays dual feasible."""
-    d = S.lo.size
-    m = S.ipar[I_M]
-    if m >= S.G.shape[0]:
+    G, Bi, basis, ipar = S.G, S.Binv, S.basis, S.ipar
+    d = G.shape[1]
+    m = ipar[I_M]
+    if m >= G.shape[0]:
         raise ValueError("add_row: state is full")
     _fill_structural(S, False)  # current u, t (before the new row exists)
     _store_row(S, m, g, rhs, wt)
-    Bi = S.Binv
+    wm = S.w[m]
     for k in range(m + 1):
         Bi[m, k] = 0.0
         Bi[k, m] = 0.0
     Bi[m, m] = 1.0
     # B_new = [[B, 0], [a_B, 1]]  ->  inverse [[B^-1, 0], [-a_B B^-1, 1]]
     for i in range(m):
-        j = S.basis[i]
+        j = basis[i]
         if j < d:
-            coef = S.G[m, j]
+            coef = G[m, j]
         elif j == d:
-            coef = S.w[m]
+            coef = wm
         else:
             coef = 0.0
         if coef != 0.0:
             for k in range(m):
                 Bi[m, k] -= coef * Bi[i, k]
     xs = S.xs
-    acc = S.r[m] - S.w[m] * xs[d]
+    acc = S.r[m] - wm * xs[d]
     for k in range(d):
-        acc -= S.G[m, k] * xs[k]
+        acc -= G[m, k] * xs[k]
     S.xB[m] = acc
-    S.basis[m] = d + 1 + m
+    basis[m] = d + 1 + m
     S.status[d + 1 + m] = BASIC
     S.cost[d + 1 + m] = 0.0
     S.dj[d + 1 + m] = 0.0
-    S.ipar[I_M] = m + 1
+    ipar[I_M] = m + 1
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def copy_into(dst: State, src: State, first_row: int = 0) -> None:
-    """dst := src (the m-row part only).  Rows ``[:first_row]`` of G, r, w are not copied: pass the
-    parent's row count when restoring a parent into a state that descends from it (same rows)."""
-    d = src.lo.size
-    m = src.ipar[I_M]
-    if m > dst.G.shape[0] or dst.lo.size != d:
+def copy_into(dst: State, src: State, first_row: int) -> None:
+    """dst := src (the m-row part only; dst's statistics counters ``I_PIVOTS``... are kept).  Rows
+    ``[:first_row]`` of G, r, w are not copied: 0 for a full copy, the parent's row count when restoring
+    a parent into a state that descends from it (same rows).  O(m^2 + (m - first_row) d + d)."""
+    sG, dG, sipar, dipar = src.G, dst.G, src.ipar, dst.ipar
+    d = sG.shape[1]
+    m = sipar[I_M]
+    if m > dG.shape[0] or dG.shape[1] != d:
         raise ValueError("copy_into: destination too small or of another dimension")
+    sr, sw, ss, dr, dw, ds = src.r, src.w, src.rowscale, dst.r, dst.w, dst.rowscale
     for i in range(first_row, m):
         for k in range(d):
-            dst.G[i, k] = src.G[i, k]
-        dst.r[i] = src.r[i]
-        dst.w[i] = src.w[i]
-        dst.rowscale[i] = src.rowscale[i]
+            dG[i, k] = sG[i, k]
+        dr[i] = sr[i]
+        dw[i] = sw[i]
+        ds[i] = ss[i]
+    slb, sub, dlb, dub = src.lb, src.ub, dst.lb, dst.ub
     for k in range(d + 1):
-        dst.lb[k] = src.lb[k]
-        dst.ub[k] = src.ub[k]
+        dlb[k] = slb[k]
+        dub[k] = sub[k]
     dst.fpar[:] = src.fpar
-    dst.ipar[:] = src.ipar
+    for k in range(I_PIVOTS):  # the basis-defining entries; dst's statistics keep accumulating
+        dipar[k] = sipar[k]
+    sB, dB, sbas, dbas, sx, dx = src.Binv, dst.Binv, src.basis, dst.basis, src.xB, dst.xB
     for i in range(m):
-        dst.basis[i] = src.basis[i]
-        dst.xB[i] = src.xB[i]
+        dbas[i] = sbas[i]
+        dx[i] = sx[i]
         for k in range(m):
-            dst.Binv[i, k] = src.Binv[i, k]
+            dB[i, k] = sB[i, k]
+    sst, dst_, sc, dc, sd, dd = src.status, dst.status, src.cost, dst.cost, src.dj, dst.dj
     for j in range(d + 1 + m):
-        dst.status[j] = src.status[j]
-        dst.cost[j] = src.cost[j]
-        dst.dj[j] = src.dj[j]
+        dst_[j] = sst[j]
+        dc[j] = sc[j]
+        dd[j] = sd[j]
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def solve(S: State, max_pivots: int = MAX_PIVOTS) -> int:
-    """Re-optimise from the state's basis (dual feasible, or pending clean-up); returns OPTIMAL,
-    ITERATION_LIMIT, INFEASIBLE or NUMERICAL_TROUBLE.  Each pivot costs O(m d + m^2)."""
+def solve(S: State, max_pivots: int) -> int:
+    """Re-optimise from the state's basis (dual feasible, or pending clean-up) with at most
+    ``max_pivots`` pivots (e.g. MAX_PIVOTS); returns OPTIMAL, ITERATION_LIMIT, INFEASIBLE or
+    NUMERICAL_TROUBLE.  Each pivot costs O(m d + m^2)."""
+    ipar = S.ipar
     ptol = S.fpar[F_PTOL]
     pivots = 0
     restarts = 0
@@ -1017,36 +1126,38 @@ def solve(S: State, max_pivots: int = MAX_PIVOTS) -> int:
         restarts += rs
         if result != OPTIMAL:
             break
-        if S.ipar[I_PERTURBED] == 1:
+        if ipar[I_PERTURBED] == 1:
             _true_costs(S)
             _recompute_duals(S)
-            S.ipar[I_PERTURBED] = 0
-            S.ipar[I_CLEANUP] = 1
-        if S.ipar[I_CLEANUP] == 0:
+            ipar[I_PERTURBED] = 0
+            ipar[I_CLEANUP] = 1
+        if ipar[I_CLEANUP] == 0:
             break
         result, pv = _primal_phase(S, max_pivots - pivots)
         pivots += pv
+        ipar[I_PRIMAL] += pv
         if result != OPTIMAL:
             break
-        S.ipar[I_CLEANUP] = 0
+        ipar[I_CLEANUP] = 0
         if _primal_infeasibility(S) <= ptol:
             break
         # rounding pushed a basic variable out of bounds during the clean-up: back to the dual phase
         if _flip_wrong_signs(S) > 0:
             _recompute_primal(S)
         result = NUMERICAL_TROUBLE
-    S.ipar[I_LAST] = pivots
+    ipar[I_LAST] = pivots
     return result
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def solution(S: State, u_out: np.ndarray) -> float:
     """u_out[:d] := the basic solution's u; returns its t (nonbasic at bounds, basic from xB)."""
-    d = S.lo.size
     _fill_structural(S, False)
+    xs = S.xs
+    d = xs.size - 1
     for k in range(d):
-        u_out[k] = S.xs[k]
-    return S.xs[d]
+        u_out[k] = xs[k]
+    return xs[d]
 
 
 @njit(cache=True, fastmath=_FASTMATH)
@@ -1054,19 +1165,20 @@ def duals(S: State, y_out: np.ndarray) -> None:
     """y_out[:m] := the basis's row multipliers y = c_B B^-1 of max t (true costs) for the caller's
     (unscaled) rows: row ``t`` of B^-1, or 0 while t is nonbasic.  y >= 0 (up to the dual tolerances)
     at an optimal basis."""
+    Binv, rowscale = S.Binv, S.rowscale
     m = S.ipar[I_M]
     pt = _t_position(S)
     for i in range(m):
-        y_out[i] = S.Binv[pt, i] * S.rowscale[i] if pt >= 0 else 0.0
+        y_out[i] = Binv[pt, i] * rowscale[i] if pt >= 0 else 0.0
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@njit(cache=True)
 def num_rows(S: State) -> int:
     """Rows in use."""
     return S.ipar[I_M]
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@njit(cache=True)
 def last_pivots(S: State) -> int:
     """Pivots of the last :func:`solve`."""
     return S.ipar[I_LAST]
