@@ -391,3 +391,17 @@ def test_callable_from_njit():
     for c in range(5):
         t_ref, _ = reference(np.vstack([G, rows[c]]), np.r_[r, rhs[c]], np.ones(m + 1), lo, hi, -100.0, 1.0)
         assert got[c] == pytest.approx(t_ref, abs=1e-9)
+
+
+def test_bad_input_raises():
+    S = bv.new_state(2, 2)
+    G, r, w = np.eye(2), np.ones(2), np.ones(2)
+    with pytest.raises(ValueError):
+        bv.load_problem(S, G, r, w, np.ones(2), -np.ones(2), -1.0, 1.0)  # lo > hi
+    with pytest.raises(ValueError):
+        bv.load_problem(S, G, r, w, -np.ones(2), np.ones(2), 2.0, 1.0)  # t_lo > t_cap
+    with pytest.raises(ValueError):
+        bv.load_problem(S, G, np.array([1.0, np.nan]), w, -np.ones(2), np.ones(2), -1.0, 1.0)
+    bv.load_problem(S, G[:1], r[:1], w[:1], -np.ones(2), np.ones(2), -1.0, 1.0)
+    with pytest.raises(ValueError):
+        bv.add_row(S, np.array([np.inf, 0.0]), 1.0, 1.0)

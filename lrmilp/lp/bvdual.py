@@ -678,6 +678,7 @@ def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, in
     pivots = 0
     restarts = 0
     degen = 0
+    perturbed = False  # in this call (cost shifts also set I_PERTURBED, but break no ties)
     while True:
         if ipar[I_SINCE] >= REFACTOR_EVERY:
             if not _refactor(S, True):
@@ -686,8 +687,9 @@ def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, in
                 restarts += 1
                 degen = 0
                 _restart(S)
-        if degen >= PERTURB_AFTER and ipar[I_PERTURBED] == 0:
+        if degen >= PERTURB_AFTER and not perturbed:
             _perturb(S)
+            perturbed = True
             degen = 0
         bland = degen >= DEGENERATE_LIMIT
 
@@ -1007,8 +1009,16 @@ def load_problem(S: State, G: np.ndarray, r: np.ndarray, w: np.ndarray, lo: np.n
     m0 = r.size
     if m0 > S.G.shape[0]:
         raise ValueError("load_problem: more rows than the state's capacity")
-    if lo.size != d or hi.size != d or (m0 > 0 and G.shape[1] != d):
+    if lo.size != d or hi.size != d or (m0 > 0 and G.shape[1] != d) or w.size != m0:
         raise ValueError("load_problem: dimension mismatch")
+    if not (np.isfinite(t_lo) and np.isfinite(t_cap) and t_lo <= t_cap):
+        raise ValueError("load_problem: t_lo <= t_cap, both finite, is required")
+    for k in range(d):
+        if not (np.isfinite(lo[k]) and np.isfinite(hi[k]) and lo[k] <= hi[k]):
+            raise ValueError("load_problem: lo <= hi, all finite, is required")
+    for i in range(m0):
+        if not (np.isfinite(r[i]) and np.isfinite(w[i]) and np.all(np.isfinite(G[i]))):
+            raise ValueError("load_problem: rows must be finite")
     xscale = 0.0
     for k in range(d):
         Slo[k] = lo[k]
@@ -1042,6 +1052,8 @@ def add_row(S: State, g: np.ndarray, rhs: float, wt: float) -> None:
     m = ipar[I_M]
     if m >= G.shape[0]:
         raise ValueError("add_row: state is full")
+    if g.size != d or not (np.isfinite(rhs) and np.isfinite(wt) and np.all(np.isfinite(g))):
+        raise ValueError("add_row: a finite row of size d is required")
     _fill_structural(S, False)  # current u, t (before the new row exists)
     _store_row(S, m, g, rhs, wt)
     wm = S.w[m]
