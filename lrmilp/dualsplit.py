@@ -52,8 +52,13 @@ again); an LP failed twice (the caller redoes the node with another geometry, sk
 already emitted)."""
 
 # stats indices
-S_LPS, S_EMPTY, S_THIN, S_BANK, S_STEP, S_SKIP, S_FALLBACK, S_PIVOTS, S_RETRY = range(9)
-N_STATS = 9
+S_LPS, S_EMPTY, S_THIN, S_BANK, S_STEP, S_SKIP, S_FALLBACK, S_PIVOTS, S_RETRY, S_IMPLY = range(10)
+N_STATS = 10
+IMPLY_MIN_COS = 0.5
+"""Implications between two of a layer's hyperplanes are looked for only when their unit normals'
+|cosine| exceeds this (nearly parallel hyperplanes, as trained nets have; others rarely imply)."""
+IMPLY_STEPS = 24
+"""Golden-section steps of the search for an implication's multiplier."""
 BANK_SIZE = 64
 """Witnesses kept per node (a ring): checking one against a sub-cell costs O(n)."""
 T_LO_FACTOR = 1e3
@@ -90,6 +95,8 @@ class Workspace(NamedTuple):
     out_status: np.ndarray  # (C, d + 1 + M) int8 (not last layer)
     out_n: np.ndarray  # (1,) int64
     stats: np.ndarray  # (N_STATS,) int64
+    imp: np.ndarray  # (n, 2, n) int8: imp[j, s, k] = the state neuron k must take when j takes s, or -1
+    forced: np.ndarray  # (F, n) int8: states implied in each frame by the neurons decided there, or -1
 
 
 def new_workspace(d: int, n: int, capacity_rows: int, out: int) -> tuple[Workspace, List]:
@@ -104,7 +111,7 @@ def new_workspace(d: int, n: int, capacity_rows: int, out: int) -> tuple[Workspa
                    np.zeros((out, n), np.int8), np.zeros((out, n), np.int8), np.zeros((out, n), np.int64),
                    np.zeros(out, np.int64), np.zeros((out, d)), np.zeros(out), np.zeros(out, np.bool_),
                    np.zeros((out, M), np.int64), np.zeros((out, d + 1 + M), np.int8), np.zeros(1, np.int64),
-                   np.zeros(N_STATS, np.int64))
+                   np.zeros(N_STATS, np.int64), np.full((n, 2, n), -1, np.int8), np.full((F, n), -1, np.int8))
     frames = List()
     for _ in range(F):
         frames.append(lp.new_state(M, d))
@@ -134,11 +141,12 @@ def start(ws: Workspace, frames, m0: int, w0: np.ndarray, t0: float, A: np.ndarr
     ws.pos[0] = 0
     ws.alive[0] = True
     ws.nrow[0] = 0
-    ws.st[0, :] = 0
+    ws.st[0, :] = -1  # undecided
     ws.sig[0, :] = 0
     ws.bank_n[0] = 0
     ws.top[0] = -2  # the plan comes first
     ws.out_n[0] = 0
+    ws.forced[0, :] = -1
 
 
 @njit(cache=True)
@@ -147,12 +155,13 @@ def _bank_add(ws: Workspace, A: np.ndarray, c: np.ndarray, frames, m0: int, u: n
     b = ws.bank_n[0] % BANK_SIZE
     ws.bank_n[0] += 1
     S = frames[0]
+    G, r = S.G, S.r  # structref fields: read once, not in the loop
     tn = np.inf
     for i in range(m0):
         a = 0.0
         for k in range(u.size):
-            a += S.G[i, k] * u[k]
-        tn = min(tn, S.r[i] - a)
+            a += G[i, k] * u[k]
+        tn = min(tn, r[i] - a)
     ws.bank_u[b, :] = u
     ws.bank_tn[b] = tn
     for j in range(A.shape[0]):
@@ -228,11 +237,12 @@ def _lp(ws: Workspace, S, tol: float, hint: np.ndarray, u: np.ndarray, y: np.nda
 def _margin_at(S, u: np.ndarray) -> float:
     """The margin of u (inside the box) to every row of S."""
     m = lp.num_rows(S)
+    G, r = S.G, S.r  # structref fields: read once, not in the loop
     out = np.inf
     for i in range(m):
-        a = S.r[i]
+        a = r[i]
         for k in range(u.size):
-            a -= S.G[i, k] * u[k]
+            a -= G[i, k] * u[k]
         out = min(out, a)
     return out
 
@@ -258,11 +268,80 @@ def _emit(ws: Workspace, S, f: int, last: bool, lo: np.ndarray, hi: np.ndarray, 
         ws.out_t[k] = t
         ws.out_check[k] = False
         m = lp.num_rows(S)
-        for i in range(m):
-            ws.out_basis[k, i] = S.basis[i]
-        for i in range(d + 1 + m):
-            ws.out_status[k, i] = S.status[i]
+        basis, status = S.basis, S.status
+        ws.out_basis[k, :m] = basis[:m]
+        ws.out_status[k, :d + 1 + m] = status[:d + 1 + m]
     ws.out_n[0] = k + 1
+
+
+@njit(cache=True)
+def _gap_at(A: np.ndarray, c: np.ndarray, j: int, sj: float, k: int, sk: float, alpha: float, lo: np.ndarray,
+            hi: np.ndarray) -> float:
+    """min over the box of sk h_k(u) - alpha sj h_j(u)."""
+    val = sk * c[k] - alpha * sj * c[j]
+    for q in range(lo.size):
+        coef = sk * A[k, q] - alpha * sj * A[j, q]
+        val += min(coef * lo[q], coef * hi[q])
+    return val
+
+
+@njit(cache=True)
+def _implied_gap(A: np.ndarray, c: np.ndarray, j: int, sj: float, k: int, sk: float, lo: np.ndarray,
+                 hi: np.ndarray) -> float:
+    """max over alpha in [0, 4] of min over the box of sk h_k(u) - alpha sj h_j(u) (unit hyperplanes):
+    when positive, sj h_j >= 0 implies sk h_k > 0 in the whole box.  Concave in alpha: golden section,
+    stopping as soon as a positive value is seen."""
+    g = 0.6180339887498949
+    a, b = 0.0, 4.0
+    x1, x2 = b - g * (b - a), a + g * (b - a)
+    f1 = _gap_at(A, c, j, sj, k, sk, x1, lo, hi)
+    f2 = _gap_at(A, c, j, sj, k, sk, x2, lo, hi)
+    for _ in range(IMPLY_STEPS):
+        if f1 > 0.0 or f2 > 0.0:
+            return max(f1, f2)
+        if f1 < f2:
+            a, x1, f1 = x1, x2, f2
+            x2 = a + g * (b - a)
+            f2 = _gap_at(A, c, j, sj, k, sk, x2, lo, hi)
+        else:
+            b, x2, f2 = x2, x1, f1
+            x1 = b - g * (b - a)
+            f1 = _gap_at(A, c, j, sj, k, sk, x1, lo, hi)
+    return max(f1, f2)
+
+
+@njit(cache=True)
+def _implications(ws: Workspace, A: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """imp[j, s, k]: neuron j in state s forces neuron k's state in the whole box (so in every sub-cell),
+    found for nearly parallel pairs by a one-multiplier bound over the box (O(d) per multiplier)."""
+    n, d = A.shape
+    ws.imp[:, :, :] = -1
+    for j in range(n):
+        if ws.fixed[j] >= 0:
+            continue
+        for k in range(n):
+            if k == j or ws.fixed[k] >= 0:
+                continue
+            cos = 0.0
+            for q in range(d):
+                cos += A[j, q] * A[k, q]
+            if abs(cos) < IMPLY_MIN_COS:
+                continue
+            for s in range(2):
+                sj = 1.0 if s == 1 else -1.0
+                sk = sj if cos > 0 else -sj
+                if _implied_gap(A, c, j, sj, k, sk, lo, hi) > 0.0:
+                    ws.imp[j, s, k] = 1 if sk > 0 else 0
+
+
+@njit(cache=True)
+def _imply(ws: Workspace, f: int, j: int, s: int) -> None:
+    """Neuron j took state s in frame f: record the states it forces on the neurons still open."""
+    n = ws.fixed.size
+    for k in range(n):
+        v = ws.imp[j, s, k]
+        if v >= 0 and ws.forced[f, k] < 0:
+            ws.forced[f, k] = v
 
 
 @njit(cache=True)
@@ -275,12 +354,17 @@ def _plan(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
     S0 = frames[0]
     scratch = frames[n + 1]
     w0 = ws.w[0]
+    key = np.empty(n)  # how deep the smaller side of each hyperplane is (known lower bounds)
     for j in range(n):
         if ws.fixed[j] >= 0:
             ws.stats[S_SKIP] += 1
+            key[j] = -np.inf
             continue
-        near = 1 if _dist(A, c, j, w0) > 0 else 0
-        if _bank_find(ws, 0, j, 1 - near, tol) >= 0:
+        delta = _dist(A, c, j, w0)
+        near = 1 if delta > 0 else 0
+        key[j] = -abs(delta)
+        b = _bank_find(ws, 0, j, 1 - near, tol)
+        if b >= 0:
             ws.stats[S_BANK] += 1
             continue
         lp.copy_into(scratch, S0, 0)
@@ -296,9 +380,11 @@ def _plan(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
                 ws.stats[S_THIN] += 1
             ws.fixed[j] = near
             ws.keep[j] = bound >= -noise
-    key = np.empty(n)
-    for j in range(n):
-        key[j] = -np.inf if ws.fixed[j] >= 0 else -abs(_dist(A, c, j, w0))
+            key[j] = -np.inf
+    _implications(ws, A, c, S0.lo, S0.hi)
+    # Settled neurons first; then hyperplanes far from the node's witness first: a peripheral one cuts
+    # few sub-cells, so deciding it while they are few tests it on few (measured: 1.57 LPs per region
+    # on a random 64-11-11 net, against 1.72 for smallest-cap-first and 1.77 for largest-cap-first).
     ws.order[:] = np.argsort(key)
     return True
 
@@ -339,8 +425,23 @@ def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
             ws.alive[f] = False
             ws.top[0] -= 1
             continue
-        j = ws.order[p]
         wf = ws.w[f]
+        # Next: a neuron settled for the node or forced here (free), else the hyperplane farthest from
+        # this sub-cell's witness (a peripheral one cuts few of the sub-cells to come).
+        j = -1
+        for q in range(n):
+            jj = ws.order[q]
+            if ws.st[f, jj] < 0 and (ws.fixed[jj] >= 0 or ws.forced[f, jj] >= 0):
+                j = jj
+                break
+        if j < 0:
+            best = -1.0
+            for jj in range(n):
+                if ws.st[f, jj] < 0:
+                    dd = abs(_dist(A, c, jj, wf))
+                    if dd > best:
+                        best = dd
+                        j = jj
         ws.pos[f] = p + 1
         if ws.fixed[j] >= 0:
             s = ws.fixed[j]
@@ -363,6 +464,14 @@ def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
                         if margin > noise:
                             ws.stats[S_THIN] += 1
                         ws.alive[f] = False
+            _imply(ws, f, j, s)
+            continue
+        if ws.forced[f, j] >= 0:
+            # A neuron decided above forces this one in the whole box: its other side is empty here.
+            s = ws.forced[f, j]
+            ws.st[f, j] = s
+            ws.stats[S_IMPLY] += 1
+            _imply(ws, f, j, s)
             continue
         delta = _dist(A, c, j, wf)
         near = 1 if delta > 0 else 0
@@ -383,16 +492,31 @@ def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
                 if ws.sig[f, i] != 0:
                     far_margin = min(far_margin, ws.sig[f, i] * ws.bank_D[b, i])
         elif ws.t[f] > dist + 2 * tol:
-            # Step from w across the hyperplane by half the spare margin, clipped into the box, and
-            # measure every margin there exactly (clipping can only shorten the step).
-            step = dist + 0.5 * (ws.t[f] - dist)
+            # Step from w across the hyperplane along the normal projected onto the box's tangent cone
+            # at w (coordinates at a bound that the normal would push outwards stay put): a unit of
+            # progress towards the far side costs 1/|v| of distance, so the margins to the cell's rows
+            # fall by at most that; the step balances them against the far margin.  Every margin is
+            # then measured exactly at the point, so the certificate does not rely on this arithmetic.
+            vv = 0.0
             for k in range(d):
-                u[k] = min(max(wf[k] + sfar * step * A[j, k], lo[k]), hi[k])
-            mf = min(_margin_at(Sf, u), sfar * _dist(A, c, j, u))
-            if mf > tol:
-                ws.stats[S_STEP] += 1
-                far_ok = True
-                far_margin = mf
+                ak = sfar * A[j, k]
+                if (ak < 0.0 and wf[k] <= lo[k]) or (ak > 0.0 and wf[k] >= hi[k]):
+                    v[k] = 0.0
+                else:
+                    v[k] = ak
+                    vv += ak * ak
+            vn = math.sqrt(vv)
+            if vn > 0.0:
+                mu = (ws.t[f] * vn - dist) / (vn + 1.0)
+                if mu > tol:
+                    alpha = (dist + mu) / vv
+                    for k in range(d):
+                        u[k] = min(max(wf[k] + alpha * v[k], lo[k]), hi[k])
+                    mf = min(_margin_at(Sf, u), sfar * _dist(A, c, j, u))
+                    if mf > tol:
+                        ws.stats[S_STEP] += 1
+                        far_ok = True
+                        far_margin = mf
         g = f + 1
         lp.copy_into(frames[g], Sf, m0)
         _add_row(frames[g], A, c, j, far, row)
@@ -402,6 +526,8 @@ def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
         ws.nrow[g] = ws.nrow[f]
         _note_row(ws, g, j, far)
         ws.st[g, j] = far
+        ws.forced[g, :] = ws.forced[f]
+        _imply(ws, g, j, far)
         if not far_ok:
             ok, margin, bound = _lp(ws, frames[g], tol, wf, u, y)
             if not ok:
@@ -420,6 +546,7 @@ def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
             _add_row(Sf, A, c, j, near, row)
             _note_row(ws, f, j, near)
         ws.st[f, j] = near
+        _imply(ws, f, j, near)
         if dist < ws.t[f]:
             ws.t[f] = dist
         if not ws.t[f] > tol:
