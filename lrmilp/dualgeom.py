@@ -5,8 +5,9 @@ A node is a cell of the domain box entering a ReLU layer: the margin LP of its r
 compiled search splits it by the layer's hyperplanes; each child of an inner layer becomes a node of
 the next ReLU layer (its LP rebuilt from the node's rows plus the layer rows the child's search added,
 its optimal basis installed, so the next layer's LPs start warm); each child of the last ReLU layer is
-a region, emitted with its certified ball.  Bounded box domains (a box, or a slice's parameter box);
-XOR-constrained searches use another geometry.
+a region, emitted with its certified ball.  Bounded box domains (a box, or a slice's parameter box).
+XOR constraints (lower-bound trials) are propagated inside the compiled search
+(:func:`lrmilp.dualsplit.par_assign`, the twin of :class:`lrmilp.parity.ParityState`).
 
 A node whose LP the simplex cannot solve even from a cold start is redone by the ``lp`` geometry
 (HiGHS), skipping the children the compiled search had already emitted (``lp_fallbacks``).
@@ -57,12 +58,40 @@ class DualSearch:
         diam = float(np.linalg.norm(self.hi - self.lo))
         self.t_lo = -ds.T_LO_FACTOR * (diam + float(np.max(np.abs(np.r_[self.lo, self.hi]))) + 1.0)
         self.ws: dict[int, tuple] = {}
+        self.xors = len(enum.par.rows) if enum.par is not None else 0
+        self.words = max(1, (enum.net.neurons + 63) // 64)
 
     def workspace(self, k: int, n: int) -> tuple:
         key = (k, n)
         if key not in self.ws:
-            self.ws[key] = ds.new_workspace(self.d, n, self.rows, OUT_CHILDREN)
+            self.ws[key] = ds.new_workspace(self.d, n, self.rows, OUT_CHILDREN, xors=self.xors,
+                                            neurons=self.enum.net.neurons)
         return self.ws[key]
+
+    def parity_arrays(self, state) -> tuple[np.ndarray, np.ndarray, int]:
+        """A :class:`~lrmilp.parity.ParityState` as the compiled search's arrays (rows, parities, count);
+        count -1 for no XORs."""
+        K, W = max(self.xors, 1), self.words
+        prow, ppar = np.zeros((K, W), np.uint64), np.zeros(K, np.uint8)
+        if state is None:
+            return prow, ppar, -1
+        for r, (mask, par) in enumerate(state.rows.values()):
+            for wd in range(W):
+                prow[r, wd] = (mask >> (64 * wd)) & 0xFFFFFFFFFFFFFFFF
+            ppar[r] = par
+        return prow, ppar, len(state.rows)
+
+    @staticmethod
+    def parity_state(prow: np.ndarray, ppar: np.ndarray, pk: int):
+        """The compiled search's arrays back as a :class:`~lrmilp.parity.ParityState` (None for -1)."""
+        if pk < 0:
+            return None
+        from .parity import ParityState
+        rows = {}
+        for r in range(pk):
+            mask = sum(int(w) << (64 * i) for i, w in enumerate(prow[r]))
+            rows[mask.bit_length() - 1] = (mask, int(ppar[r]))
+        return ParityState(rows)
 
     # --- nodes ---------------------------------------------------------------------------------
     def root(self, hyper: list[tuple[np.ndarray, float, bool]]) -> Node | None:
@@ -129,7 +158,8 @@ def explore(enum: "TreeEnumerator", search: DualSearch, k: int, M: np.ndarray, m
     ws, frames = search.workspace(k, n)
     for S in frames:  # every frame of this node starts from the node's rows (the search copies only the rest)
         lp.copy_into(S, node.S, 0)
-    ds.start(ws, frames, node.m, node.w, node.t, Ahat, chat, fixed, keep)
+    prow, ppar, pk = search.parity_arrays(enum.par)
+    ds.start(ws, frames, node.m, node.w, node.t, Ahat, chat, fixed, keep, prow, ppar, pk, enum.offsets[k])
     stats0 = ws.stats.copy()
     off = enum.offsets[k]
     pattern = enum.pattern
@@ -163,7 +193,12 @@ def explore(enum: "TreeEnumerator", search: DualSearch, k: int, M: np.ndarray, m
             pattern[off:off + n] = st
             child = search.child(node, Ahat, chat, ws.out_sig[i], ws.out_rows[i], int(ws.out_nrow[i]),
                                  ws.out_basis[i], ws.out_status[i], ws.out_w[i], float(ws.out_t[i]))
-            enum._layer_dual(k + 1, A * st[:, None], c * st, child)
+            par0 = enum.par
+            enum.par = search.parity_state(ws.out_prow[i], ws.out_ppar[i], int(ws.out_pk[i]))
+            try:
+                enum._layer_dual(k + 1, A * st[:, None], c * st, child)
+            finally:
+                enum.par = par0
         enum._check()
         if status == ds.DONE:
             return

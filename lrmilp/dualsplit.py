@@ -97,13 +97,26 @@ class Workspace(NamedTuple):
     stats: np.ndarray  # (N_STATS,) int64
     imp: np.ndarray  # (n, 2, n) int8: imp[j, s, k] = the state neuron k must take when j takes s, or -1
     forced: np.ndarray  # (F, n) int8: states implied in each frame by the neurons decided there, or -1
+    # XOR constraints on the pattern (lrmilp.parity), per frame: rows of a fully reduced GF(2) system
+    # over all neurons (bit i of prow[f, r] = neuron i; each row's pivot, its highest bit, occurs in
+    # no other row), their parities, and how many rows are in use.  pk[f] = -1: no XORs.
+    prow: np.ndarray  # (F, K, W) uint64
+    ppar: np.ndarray  # (F, K) uint8
+    pk: np.ndarray  # (F,) int64
+    poff: np.ndarray  # (1,) int64: pattern index of this layer's neuron 0
+    out_prow: np.ndarray  # (C, K, W) uint64 (not last layer)
+    out_ppar: np.ndarray  # (C, K) uint8
+    out_pk: np.ndarray  # (C,) int64
 
 
-def new_workspace(d: int, n: int, capacity_rows: int, out: int) -> tuple[Workspace, List]:
+def new_workspace(d: int, n: int, capacity_rows: int, out: int, xors: int = 0, neurons: int = 1
+                  ) -> tuple[Workspace, List]:
     """A workspace for layers of n neurons in dimension d whose LPs hold at most ``capacity_rows`` rows,
-    with room for ``out`` children per call, and its frames (LP states)."""
+    with room for ``out`` children per call and ``xors`` XOR rows over ``neurons`` neurons, and its
+    frames (LP states)."""
     F = n + 2
     M = capacity_rows
+    K, W = max(xors, 1), max(1, (neurons + 63) // 64)
     ws = Workspace(np.zeros(F, np.int64), np.zeros(F, np.bool_), np.zeros(F, np.int64), np.zeros((F, d)),
                    np.zeros(F), np.zeros((F, n), np.int8), np.zeros((F, n), np.int8), np.zeros((F, n), np.int64),
                    np.full(1, -1, np.int64), np.zeros(n, np.int8), np.zeros(n, np.bool_), np.arange(n),
@@ -111,11 +124,110 @@ def new_workspace(d: int, n: int, capacity_rows: int, out: int) -> tuple[Workspa
                    np.zeros((out, n), np.int8), np.zeros((out, n), np.int8), np.zeros((out, n), np.int64),
                    np.zeros(out, np.int64), np.zeros((out, d)), np.zeros(out), np.zeros(out, np.bool_),
                    np.zeros((out, M), np.int64), np.zeros((out, d + 1 + M), np.int8), np.zeros(1, np.int64),
-                   np.zeros(N_STATS, np.int64), np.full((n, 2, n), -1, np.int8), np.full((F, n), -1, np.int8))
+                   np.zeros(N_STATS, np.int64), np.full((n, 2, n), -1, np.int8), np.full((F, n), -1, np.int8),
+                   np.zeros((F, K, W), np.uint64), np.zeros((F, K), np.uint8), np.full(F, -1, np.int64),
+                   np.zeros(1, np.int64), np.zeros((out, K, W), np.uint64), np.zeros((out, K), np.uint8),
+                   np.full(out, -1, np.int64))
     frames = List()
     for _ in range(F):
         frames.append(lp.new_state(M, d))
     return ws, frames
+
+
+# --- XOR propagation (the compiled twin of lrmilp.parity.ParityState) -------------------------------
+
+@njit(cache=True)
+def _top_bit(row: np.ndarray) -> int:
+    """The highest set bit of a multi-word mask (-1 if none)."""
+    for wd in range(row.size - 1, -1, -1):
+        x = row[wd]
+        if x != 0:
+            b = 63
+            while not (x >> np.uint64(b)) & np.uint64(1):
+                b -= 1
+            return wd * 64 + b
+    return -1
+
+
+@njit(cache=True)
+def _has(row: np.ndarray, v: int) -> bool:
+    return bool((row[v // 64] >> np.uint64(v % 64)) & np.uint64(1))
+
+
+@njit(cache=True)
+def par_forced(prow: np.ndarray, ppar: np.ndarray, k: int, v: int) -> int:
+    """The state the XORs imply for neuron v (0/1), or -1: v is forced iff it is the only neuron of a
+    row (in reduced form it is then that row's pivot)."""
+    for r in range(k):
+        row = prow[r]
+        if _has(row, v):
+            if _top_bit(row) != v:
+                return -1  # v is no pivot: every row holding it holds its pivot too
+            for wd in range(row.size):
+                if wd != v // 64 and row[wd] != 0:
+                    return -1
+            if row[v // 64] == np.uint64(1) << np.uint64(v % 64):
+                return int(ppar[r])
+            return -1
+    return -1
+
+
+@njit(cache=True)
+def par_assign(prow: np.ndarray, ppar: np.ndarray, k: int, v: int, val: int) -> int:
+    """Decide neuron v = val in the reduced system (rows [:k]); returns the new row count, or -1 when
+    the decision contradicts the XORs.  Keeps the form fully reduced (as ParityState.assign)."""
+    wd, bit = v // 64, np.uint64(1) << np.uint64(v % 64)
+    piv = -1
+    for r in range(k):
+        if prow[r, wd] & bit:
+            if _top_bit(prow[r]) == v:
+                piv = r
+            else:  # v is not this row's pivot: drop it, the parity absorbs its value
+                prow[r, wd] ^= bit
+                ppar[r] ^= np.uint8(val)
+    if piv < 0:
+        return k
+    prow[piv, wd] ^= bit
+    ppar[piv] ^= np.uint8(val)
+    p = _top_bit(prow[piv])
+    if p < 0:
+        if ppar[piv]:
+            return -1  # 0 = 1
+        # the row is spent: move the last row into its place
+        k -= 1
+        prow[piv, :] = prow[k]
+        ppar[piv] = ppar[k]
+        return k
+    # a new pivot p: clear it from every other row
+    pw, pb = p // 64, np.uint64(1) << np.uint64(p % 64)
+    for r in range(k):
+        if r != piv and prow[r, pw] & pb:
+            for q in range(prow.shape[1]):
+                prow[r, q] ^= prow[piv, q]
+            ppar[r] ^= ppar[piv]
+    return k
+
+
+@njit(cache=True)
+def _decide(ws: Workspace, f: int, j: int, s: int) -> bool:
+    """Record neuron j's state s in frame f's XOR system; False when the XORs forbid it."""
+    k = ws.pk[f]
+    if k < 0:
+        return True
+    k2 = par_assign(ws.prow[f], ws.ppar[f], k, ws.poff[0] + j, s)
+    if k2 < 0:
+        return False
+    ws.pk[f] = k2
+    return True
+
+
+@njit(cache=True)
+def _want(ws: Workspace, f: int, j: int) -> int:
+    """The state the XORs force on neuron j in frame f, or -1."""
+    k = ws.pk[f]
+    if k <= 0:
+        return -1
+    return par_forced(ws.prow[f], ws.ppar[f], k, ws.poff[0] + j)
 
 
 @njit(cache=True)
@@ -128,11 +240,16 @@ def _dist(A: np.ndarray, c: np.ndarray, j: int, u: np.ndarray) -> float:
 
 @njit(cache=True)
 def start(ws: Workspace, frames, m0: int, w0: np.ndarray, t0: float, A: np.ndarray, c: np.ndarray,
-          fixed: np.ndarray, keep: np.ndarray) -> None:
+          fixed: np.ndarray, keep: np.ndarray, prow: np.ndarray, ppar: np.ndarray, pk: int, poff: int) -> None:
     """Begin a node: ``frames[0]`` holds its LP (m0 rows, a dual feasible basis), (w0, t0) a witness of
-    margin t0 > tol; ``fixed``/``keep`` the neurons settled by bounds.  Orders the neurons (settled
-    first, then far from w0 first: a peripheral hyperplane cuts few sub-cells)."""
+    margin t0 > tol; ``fixed``/``keep`` the neurons settled by bounds; (prow, ppar, pk) the node's
+    reduced XOR system (pk = -1: none) and ``poff`` the pattern index of the layer's neuron 0."""
     n = A.shape[0]
+    ws.pk[0] = pk
+    ws.poff[0] = poff
+    if pk > 0:
+        ws.prow[0, :pk] = prow[:pk]
+        ws.ppar[0, :pk] = ppar[:pk]
     for j in range(n):
         ws.fixed[j] = fixed[j]
         ws.keep[j] = keep[j]
@@ -271,6 +388,11 @@ def _emit(ws: Workspace, S, f: int, last: bool, lo: np.ndarray, hi: np.ndarray, 
         basis, status = S.basis, S.status
         ws.out_basis[k, :m] = basis[:m]
         ws.out_status[k, :d + 1 + m] = status[:d + 1 + m]
+        pk = ws.pk[f]
+        ws.out_pk[k] = pk
+        if pk > 0:
+            ws.out_prow[k, :pk] = ws.prow[f, :pk]
+            ws.out_ppar[k, :pk] = ws.ppar[f, :pk]
     ws.out_n[0] = k + 1
 
 
@@ -446,6 +568,9 @@ def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
         if ws.fixed[j] >= 0:
             s = ws.fixed[j]
             ws.st[f, j] = s
+            if not _decide(ws, f, j, s):
+                ws.alive[f] = False  # the XORs rule this sub-cell out
+                continue
             if ws.keep[j]:
                 _add_row(Sf, A, c, j, s, row)
                 _note_row(ws, f, j, s)
@@ -471,6 +596,9 @@ def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
             s = ws.forced[f, j]
             ws.st[f, j] = s
             ws.stats[S_IMPLY] += 1
+            if not _decide(ws, f, j, s):
+                ws.alive[f] = False
+                continue
             _imply(ws, f, j, s)
             continue
         delta = _dist(A, c, j, wf)
@@ -478,89 +606,107 @@ def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
         far = 1 - near
         sfar = 1.0 if far == 1 else -1.0
         dist = abs(delta)
+        g = f + 1
+        # The XORs may force this neuron (one side only) or rule a side out once decided.
+        want = _want(ws, f, j)
+        far_allowed = want < 0 or want == far
+        near_allowed = want < 0 or want == near
+        if far_allowed and ws.pk[f] >= 0:
+            pk = ws.pk[f]
+            ws.pk[g] = pk
+            ws.prow[g, :pk] = ws.prow[f, :pk]
+            ws.ppar[g, :pk] = ws.ppar[f, :pk]
+            far_allowed = _decide(ws, g, j, far)
+        elif ws.pk[f] < 0:
+            ws.pk[g] = -1
         # --- the far side: a banked witness, a step across the hyperplane, or one LP (into u) ---
         far_ok = False
         far_margin = 0.0
         far_bound = np.inf
-        b = _bank_find(ws, f, j, far, tol)
-        if b >= 0:
-            ws.stats[S_BANK] += 1
-            far_ok = True
-            u[:] = ws.bank_u[b]
-            far_margin = min(ws.bank_tn[b], sfar * ws.bank_D[b, j])
-            for i in range(n):
-                if ws.sig[f, i] != 0:
-                    far_margin = min(far_margin, ws.sig[f, i] * ws.bank_D[b, i])
-        elif ws.t[f] > dist + 2 * tol:
-            # Step from w across the hyperplane along the normal projected onto the box's tangent cone
-            # at w (coordinates at a bound that the normal would push outwards stay put): a unit of
-            # progress towards the far side costs 1/|v| of distance, so the margins to the cell's rows
-            # fall by at most that; the step balances them against the far margin.  Every margin is
-            # then measured exactly at the point, so the certificate does not rely on this arithmetic.
-            vv = 0.0
-            for k in range(d):
-                ak = sfar * A[j, k]
-                if (ak < 0.0 and wf[k] <= lo[k]) or (ak > 0.0 and wf[k] >= hi[k]):
-                    v[k] = 0.0
-                else:
-                    v[k] = ak
-                    vv += ak * ak
-            vn = math.sqrt(vv)
-            if vn > 0.0:
-                mu = (ws.t[f] * vn - dist) / (vn + 1.0)
-                if mu > tol:
-                    alpha = (dist + mu) / vv
-                    for k in range(d):
-                        u[k] = min(max(wf[k] + alpha * v[k], lo[k]), hi[k])
-                    mf = min(_margin_at(Sf, u), sfar * _dist(A, c, j, u))
-                    if mf > tol:
-                        ws.stats[S_STEP] += 1
-                        far_ok = True
-                        far_margin = mf
-        g = f + 1
-        lp.copy_into(frames[g], Sf, m0)
-        _add_row(frames[g], A, c, j, far, row)
-        ws.st[g, :] = ws.st[f]
-        ws.sig[g, :] = ws.sig[f]
-        ws.rows[g, :] = ws.rows[f]
-        ws.nrow[g] = ws.nrow[f]
-        _note_row(ws, g, j, far)
-        ws.st[g, j] = far
-        ws.forced[g, :] = ws.forced[f]
-        _imply(ws, g, j, far)
-        if not far_ok:
-            ok, margin, bound = _lp(ws, frames[g], tol, wf, u, y)
-            if not ok:
-                return FAILED
-            if margin > tol:
+        if far_allowed:
+            b = _bank_find(ws, f, j, far, tol)
+            if b >= 0:
+                ws.stats[S_BANK] += 1
                 far_ok = True
-                far_margin = margin
-                _bank_add(ws, A, c, frames, m0, u)
-            else:
-                ws.stats[S_EMPTY] += 1
-                if margin > noise:
-                    ws.stats[S_THIN] += 1
-                far_bound = bound
-        # --- the near side stays in frame f: its row unless the far side is empty ---
-        if far_ok or far_bound >= -noise:
-            _add_row(Sf, A, c, j, near, row)
-            _note_row(ws, f, j, near)
-        ws.st[f, j] = near
-        _imply(ws, f, j, near)
-        if dist < ws.t[f]:
-            ws.t[f] = dist
-        if not ws.t[f] > tol:
-            ok, margin, bound = _lp(ws, Sf, tol, wf, v, y)
-            if not ok:
-                return FAILED
-            if margin > tol:
-                ws.w[f, :] = v
-                ws.t[f] = margin
-            else:
-                ws.stats[S_EMPTY] += 1
-                if margin > noise:
-                    ws.stats[S_THIN] += 1
-                ws.alive[f] = False
+                u[:] = ws.bank_u[b]
+                far_margin = min(ws.bank_tn[b], sfar * ws.bank_D[b, j])
+                for i in range(n):
+                    if ws.sig[f, i] != 0:
+                        far_margin = min(far_margin, ws.sig[f, i] * ws.bank_D[b, i])
+            elif ws.t[f] > dist + 2 * tol:
+                # Step from w across the hyperplane along the normal projected onto the box's tangent
+                # cone at w (coordinates at a bound that the normal would push outwards stay put): a
+                # unit of progress towards the far side costs 1/|v| of distance, so the margins to the
+                # cell's rows fall by at most that; the step balances them against the far margin.
+                # Every margin is then measured exactly at the point: the certificate does not rely
+                # on this arithmetic.
+                vv = 0.0
+                for k in range(d):
+                    ak = sfar * A[j, k]
+                    if (ak < 0.0 and wf[k] <= lo[k]) or (ak > 0.0 and wf[k] >= hi[k]):
+                        v[k] = 0.0
+                    else:
+                        v[k] = ak
+                        vv += ak * ak
+                vn = math.sqrt(vv)
+                if vn > 0.0:
+                    mu = (ws.t[f] * vn - dist) / (vn + 1.0)
+                    if mu > tol:
+                        alpha = (dist + mu) / vv
+                        for k in range(d):
+                            u[k] = min(max(wf[k] + alpha * v[k], lo[k]), hi[k])
+                        mf = min(_margin_at(Sf, u), sfar * _dist(A, c, j, u))
+                        if mf > tol:
+                            ws.stats[S_STEP] += 1
+                            far_ok = True
+                            far_margin = mf
+            lp.copy_into(frames[g], Sf, m0)
+            _add_row(frames[g], A, c, j, far, row)
+            ws.st[g, :] = ws.st[f]
+            ws.sig[g, :] = ws.sig[f]
+            ws.rows[g, :] = ws.rows[f]
+            ws.nrow[g] = ws.nrow[f]
+            _note_row(ws, g, j, far)
+            ws.st[g, j] = far
+            ws.forced[g, :] = ws.forced[f]
+            _imply(ws, g, j, far)
+            if not far_ok:
+                ok, margin, bound = _lp(ws, frames[g], tol, wf, u, y)
+                if not ok:
+                    return FAILED
+                if margin > tol:
+                    far_ok = True
+                    far_margin = margin
+                    _bank_add(ws, A, c, frames, m0, u)
+                else:
+                    ws.stats[S_EMPTY] += 1
+                    if margin > noise:
+                        ws.stats[S_THIN] += 1
+                    far_bound = bound
+        # --- the near side stays in frame f: its row unless the far side is known to be empty ---
+        if not near_allowed:
+            ws.alive[f] = False
+        else:
+            if far_ok or far_bound >= -noise:
+                _add_row(Sf, A, c, j, near, row)
+                _note_row(ws, f, j, near)
+            ws.st[f, j] = near
+            _decide(ws, f, j, near)  # not forced the other way, so consistent
+            _imply(ws, f, j, near)
+            if dist < ws.t[f]:
+                ws.t[f] = dist
+            if not ws.t[f] > tol:
+                ok, margin, bound = _lp(ws, Sf, tol, wf, v, y)
+                if not ok:
+                    return FAILED
+                if margin > tol:
+                    ws.w[f, :] = v
+                    ws.t[f] = margin
+                else:
+                    ws.stats[S_EMPTY] += 1
+                    if margin > noise:
+                        ws.stats[S_THIN] += 1
+                    ws.alive[f] = False
         if far_ok:
             ws.w[g, :] = u
             ws.t[g] = far_margin

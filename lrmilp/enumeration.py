@@ -287,7 +287,7 @@ class TreeEnumerator:
         self.pattern = np.zeros(net.neurons, dtype=bool)
         self.box_lo, self.box_hi = (domain.lo, domain.hi) if domain.bounded else (None, None)
         self.geometry = choose_geometry(domain) if geometry == "auto" else geometry
-        if self.geometry in ("batch", "dual") and parity is not None:
+        if self.geometry == "batch" and parity is not None:
             self.geometry = "lp"  # XOR propagation follows one path at a time
         if self.geometry in ("batch", "dual") and not domain.bounded:
             raise ValueError(f"{self.geometry} geometry needs a bounded domain")
