@@ -27,6 +27,9 @@ from .lp import bvdual as lp
 if TYPE_CHECKING:
     from .enumeration import TreeEnumerator
 
+_WORKSPACES: dict[tuple, tuple] = {}
+"""Workspaces by shape, kept for the life of the process: a lower bound's XOR trials build a new search
+each, and allocating a workspace costs more than a small trial."""
 OUT_CHILDREN = 256
 """Children a call of the compiled search returns at most (then it pauses: limits are checked)."""
 MAX_LPS_PER_CALL = 2000
@@ -62,10 +65,15 @@ class DualSearch:
         self.words = max(1, (enum.net.neurons + 63) // 64)
 
     def workspace(self, k: int, n: int) -> tuple:
+        """The workspace of layer k's nodes (one per layer: a paused node's state stays while the nodes
+        of its children's layers run); shared by searches of the same shapes in this process."""
         key = (k, n)
         if key not in self.ws:
-            self.ws[key] = ds.new_workspace(self.d, n, self.rows, OUT_CHILDREN, xors=self.xors,
-                                            neurons=self.enum.net.neurons)
+            shape = (k, self.d, n, self.rows, max(self.xors, 1), self.words)
+            if shape not in _WORKSPACES:
+                _WORKSPACES[shape] = ds.new_workspace(self.d, n, self.rows, OUT_CHILDREN, xors=self.xors,
+                                                      neurons=self.enum.net.neurons)
+            self.ws[key] = _WORKSPACES[shape]
         return self.ws[key]
 
     def parity_arrays(self, state) -> tuple[np.ndarray, np.ndarray, int]:
@@ -156,8 +164,7 @@ def explore(enum: "TreeEnumerator", search: DualSearch, k: int, M: np.ndarray, m
     n = A.shape[0]
     last = k + 1 == len(enum.layers)
     ws, frames = search.workspace(k, n)
-    for S in frames:  # every frame of this node starts from the node's rows (the search copies only the rest)
-        lp.copy_into(S, node.S, 0)
+    lp.copy_into(frames[0], node.S, 0)
     prow, ppar, pk = search.parity_arrays(enum.par)
     ds.start(ws, frames, node.m, node.w, node.t, Ahat, chat, fixed, keep, prow, ppar, pk, enum.offsets[k])
     stats0 = ws.stats.copy()
@@ -165,8 +172,12 @@ def explore(enum: "TreeEnumerator", search: DualSearch, k: int, M: np.ndarray, m
     pattern = enum.pattern
     emitted: set[bytes] = set()
     bulk = last and enum.on_region is None and enum.max_regions is None and enum.par is None
+    # A search for the first few regions (XOR trials, max_regions) goes depth first across layers: one
+    # child a call, so no sibling is split before it is needed.
+    few = enum.max_regions is not None and enum.max_regions <= OUT_CHILDREN
+    max_out = 1 if few else OUT_CHILDREN
     while True:
-        status = ds.split(ws, frames, Ahat, chat, node.m, enum.tol, enum.noise, last, MAX_LPS_PER_CALL)
+        status = ds.split(ws, frames, Ahat, chat, node.m, enum.tol, enum.noise, last, MAX_LPS_PER_CALL, max_out)
         _add_stats(enum, ws.stats - stats0)
         stats0 = ws.stats.copy()
         cnt = int(ws.out_n[0])

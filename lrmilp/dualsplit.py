@@ -243,8 +243,11 @@ def start(ws: Workspace, frames, m0: int, w0: np.ndarray, t0: float, A: np.ndarr
           fixed: np.ndarray, keep: np.ndarray, prow: np.ndarray, ppar: np.ndarray, pk: int, poff: int) -> None:
     """Begin a node: ``frames[0]`` holds its LP (m0 rows, a dual feasible basis), (w0, t0) a witness of
     margin t0 > tol; ``fixed``/``keep`` the neurons settled by bounds; (prow, ppar, pk) the node's
-    reduced XOR system (pk = -1: none) and ``poff`` the pattern index of the layer's neuron 0."""
+    reduced XOR system (pk = -1: none) and ``poff`` the pattern index of the layer's neuron 0.  Every
+    other frame gets the node's rows (the search later copies only the rows below them)."""
     n = A.shape[0]
+    for i in range(1, len(frames)):
+        lp.copy_into(frames[i], frames[0], 0)
     ws.pk[0] = pk
     ws.poff[0] = poff
     if pk > 0:
@@ -261,7 +264,7 @@ def start(ws: Workspace, frames, m0: int, w0: np.ndarray, t0: float, A: np.ndarr
     ws.st[0, :] = -1  # undecided
     ws.sig[0, :] = 0
     ws.bank_n[0] = 0
-    ws.top[0] = -2  # the plan comes first
+    ws.top[0] = -2 if pk < 0 else -3  # the plan comes first
     ws.out_n[0] = 0
     ws.forced[0, :] = -1
 
@@ -468,7 +471,7 @@ def _imply(ws: Workspace, f: int, j: int, s: int) -> None:
 
 @njit(cache=True)
 def _plan(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: float, noise: float,
-          row: np.ndarray, u: np.ndarray, y: np.ndarray) -> bool:
+          row: np.ndarray, u: np.ndarray, y: np.ndarray, test: bool) -> bool:
     """Test each unsettled neuron once against the whole node: a far side that holds no point of margin
     > tol settles the neuron for every sub-cell; far witnesses go to the bank.  Then order the neurons:
     settled first, then far from the node's witness first.  False if an LP failed."""
@@ -485,6 +488,8 @@ def _plan(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
         delta = _dist(A, c, j, w0)
         near = 1 if delta > 0 else 0
         key[j] = -abs(delta)
+        if not test:
+            continue
         b = _bank_find(ws, 0, j, 1 - near, tol)
         if b >= 0:
             ws.stats[S_BANK] += 1
@@ -513,24 +518,26 @@ def _plan(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
 
 @njit(cache=True)
 def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: float, noise: float,
-          last: bool, max_lps: int) -> int:
+          last: bool, max_lps: int, max_out: int) -> int:
     """Run (or resume) the search of the node begun by :func:`start`; children go to the ``out_*``
-    arrays (the caller reads ``out_n[0]`` of them and resets it to 0 between calls).  Returns DONE,
-    PAUSED or FAILED."""
+    arrays (the caller reads ``out_n[0]`` of them and resets it to 0 between calls); the search pauses
+    after ``max_out`` children or ``max_lps`` LPs.  Returns DONE, PAUSED or FAILED."""
     n, d = A.shape
     S0 = frames[0]
     lo, hi = S0.lo, S0.hi
     hw = np.inf
     for i in range(d):
         hw = min(hw, 0.5 * (hi[i] - lo[i]))
-    cap_out = ws.out_st.shape[0]
+    cap_out = min(ws.out_st.shape[0], max_out)
     u = np.empty(d)
     v = np.empty(d)
     row = np.empty(d)
     y = np.empty(S0.G.shape[0])
     lps0 = ws.stats[S_LPS]
-    if ws.top[0] == -2:
-        if not _plan(ws, frames, A, c, m0, tol, noise, row, u, y):
+    if ws.top[0] <= -2:
+        # -2: plan with one LP per neuron; -3: order only (a search for the first region under XORs
+        # rarely meets most sub-cells, so testing every neuron against the whole node would not pay)
+        if not _plan(ws, frames, A, c, m0, tol, noise, row, u, y, ws.top[0] == -2):
             return FAILED
         ws.top[0] = 0
     while ws.top[0] >= 0:

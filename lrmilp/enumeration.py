@@ -166,11 +166,14 @@ def domain_rows(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
 
 
 def choose_geometry(domain: Domain) -> str:
-    """``polygon`` (d <= 2, box), ``vertex`` (d <= VERTEX_MAX_DIM, bounded), ``batch`` (bounded) or ``lp``."""
+    """``polygon`` (d <= 2, box), ``vertex`` (d <= VERTEX_MAX_DIM, bounded), ``dual`` (a box of higher
+    dimension), ``batch`` (another bounded domain) or ``lp``."""
     if domain.dim <= 2 and domain.bounded and domain.A_ub.shape[0] == 0:
         return "polygon"
     if domain.dim <= VERTEX_MAX_DIM and domain.bounded:
         return "vertex"
+    if domain.bounded and domain.A_ub.shape[0] == 0:
+        return "dual"
     return "batch" if domain.bounded else "lp"
 
 

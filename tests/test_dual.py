@@ -108,9 +108,9 @@ def test_a_failed_node_is_redone_by_highs_without_double_counting(monkeypatch):
     real = ds.split
     calls = {"n": 0}
 
-    def flaky(ws, frames, A, c, m0, tol, noise, last, max_lps):
+    def flaky(ws, frames, A, c, m0, tol, noise, last, max_lps, max_out):
         calls["n"] += 1
-        status = real(ws, frames, A, c, m0, tol, noise, last, 3)  # a few LPs a call: pauses mid-node
+        status = real(ws, frames, A, c, m0, tol, noise, last, 3, max_out)  # a few LPs a call: pauses mid-node
         if calls["n"] % 7 == 0 and status == ds.PAUSED:
             return ds.FAILED
         return status
