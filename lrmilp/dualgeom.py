@@ -170,7 +170,7 @@ def explore(enum: "TreeEnumerator", search: DualSearch, k: int, M: np.ndarray, m
     stats0 = ws.stats.copy()
     off = enum.offsets[k]
     pattern = enum.pattern
-    emitted: set[bytes] = set()
+    emitted: list[np.ndarray] = []  # states of the children handed out (a HiGHS redo must skip them)
     bulk = last and enum.on_region is None and enum.max_regions is None and enum.par is None
     # A search for the first few regions (XOR trials, max_regions) goes depth first across layers: one
     # child a call, so no sibling is split before it is needed.
@@ -182,9 +182,14 @@ def explore(enum: "TreeEnumerator", search: DualSearch, k: int, M: np.ndarray, m
         stats0 = ws.stats.copy()
         cnt = int(ws.out_n[0])
         ws.out_n[0] = 0
+        emitted.append(ws.out_st[:cnt].astype(bool))
+        if bulk and cnt and not ws.out_check[:cnt].any():
+            # A last layer's regions with nobody to see them: count them, no per-region work.
+            enum.stats.regions += cnt
+            enum.stats.min_margin = min(enum.stats.min_margin, float(ws.out_t[:cnt].min()))
+            cnt = 0
         for i in range(cnt):
             st = ws.out_st[i].astype(bool)
-            emitted.add(st.tobytes())
             if last:
                 if ws.out_check[i]:
                     ok, centre, radius = _exact_ball(enum, search, node, Ahat, chat, ws.out_sig[i])
@@ -215,7 +220,7 @@ def explore(enum: "TreeEnumerator", search: DualSearch, k: int, M: np.ndarray, m
             return
         if status == ds.FAILED:
             enum.stats.lp_fallbacks += 1
-            enum._redo_with_highs(k, M, m, node, emitted)
+            enum._redo_with_highs(k, M, m, node, {st.tobytes() for part in emitted for st in part})
             return
 
 

@@ -573,7 +573,7 @@ def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
                         j = jj
         ws.pos[f] = p + 1
         if ws.fixed[j] >= 0:
-            s = ws.fixed[j]
+            s = int(ws.fixed[j])
             ws.st[f, j] = s
             if not _decide(ws, f, j, s):
                 ws.alive[f] = False  # the XORs rule this sub-cell out
@@ -600,7 +600,7 @@ def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
             continue
         if ws.forced[f, j] >= 0:
             # A neuron decided above forces this one in the whole box: its other side is empty here.
-            s = ws.forced[f, j]
+            s = int(ws.forced[f, j])
             ws.st[f, j] = s
             ws.stats[S_IMPLY] += 1
             if not _decide(ws, f, j, s):
