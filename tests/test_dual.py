@@ -129,3 +129,35 @@ def test_dual_stops_at_max_regions():
     dom = Box(-1.0, 1.0, 10)
     stopped = TreeEnumerator(net, dom, geometry="dual", max_regions=50)
     assert stopped.run().regions == 50 and stopped.stopped == "max_regions"
+
+
+@pytest.mark.parametrize("widths,seed", [([9, 7, 6], 7), ([12, 8, 5], 8), ([10, 5, 6, 4], 9)])
+def test_two_layers_in_one_call_count_the_same(widths, seed, monkeypatch):
+    """The fused path (an inner layer's children split by the last layer inside the compiled call)
+    counts what child-by-child splitting counts, and so does a HiGHS redo of a node it gave up on."""
+    import lrmilp.dualgeom as dg
+    import lrmilp.dualsplit as ds
+    net = balanced(random_mlp(widths, seed=seed))
+    dom = Box(-1.0, 1.0, widths[0])
+    bounds = tree_bounds(net, dom)
+
+    def count() -> tuple[int, int]:
+        stats = TreeEnumerator(net, dom, bounds=bounds, geometry="dual").run()
+        return stats.regions, stats.lp_fallbacks
+
+    fused, _ = count()
+    monkeypatch.setattr(dg, "FUSE_MAX_WIDTH", 0)
+    plain, _ = count()
+    assert fused == plain == len(_regions(net, dom, "lp"))
+    monkeypatch.setattr(dg, "FUSE_MAX_WIDTH", 22)
+    real = ds.split_count
+    calls = {"n": 0}
+
+    def flaky(ws, frames, A, c, m0, A1, c1, ws2, frames2, W, b, glo, ghi, tol, noise, max_lps, *rest):
+        calls["n"] += 1
+        status = real(ws, frames, A, c, m0, A1, c1, ws2, frames2, W, b, glo, ghi, tol, noise, 5, *rest)
+        return ds.FAILED if calls["n"] == 3 and status == ds.PAUSED and ws.out_n[0] == 0 else status
+
+    monkeypatch.setattr(ds, "split_count", flaky)
+    redone, fallbacks = count()
+    assert redone == plain and (fallbacks > 0 or calls["n"] < 3)
