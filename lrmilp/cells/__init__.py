@@ -47,19 +47,23 @@ def choose_geometry(domain: Domain) -> str:
     Returns
     -------
     str
-        ``polygon`` (d <= 2, a box), ``vertex`` (d <= VERTEX_MAX_DIM, bounded), ``batch`` (bounded) or
-        ``lp`` (unbounded).
+        ``polygon`` (d <= 2, a box), ``vertex`` (d <= VERTEX_MAX_DIM, bounded), ``dual`` (a box of
+        higher dimension), ``batch`` (another bounded domain: a polytope) or ``lp`` (unbounded).
 
     Examples
     --------
     >>> from lrmilp.domains import Box, Unbounded
-    >>> choose_geometry(Box(-1, 1, 2)), choose_geometry(Box(-1, 1, 4)), choose_geometry(Unbounded(3))
-    ('polygon', 'vertex', 'lp')
+    >>> choose_geometry(Box(-1, 1, 2)), choose_geometry(Box(-1, 1, 4)), choose_geometry(Box(-1, 1, 8))
+    ('polygon', 'vertex', 'dual')
+    >>> choose_geometry(Unbounded(3))
+    'lp'
     """
     if domain.dim <= 2 and domain.bounded and domain.A_ub.shape[0] == 0:
         return "polygon"
     if domain.dim <= VERTEX_MAX_DIM and domain.bounded:
         return "vertex"
+    if domain.bounded and domain.A_ub.shape[0] == 0:
+        return "dual"
     return "batch" if domain.bounded else "lp"
 
 
@@ -73,7 +77,7 @@ def geometry_class(name: str, domain: Domain, *, parity: bool = False) -> type[C
     domain : Domain
         The domain to count over.
     parity : bool
-        The search follows XOR constraints: a geometry that cannot (``batch``, ``dual``) gives way to
+        The search follows XOR constraints: a geometry that cannot (``batch``) gives way to
         ``lp``.
 
     Returns
@@ -91,7 +95,7 @@ def geometry_class(name: str, domain: Domain, *, parity: bool = False) -> type[C
     --------
     >>> from lrmilp.domains import Box
     >>> geometry_class("auto", Box(-1, 1, 8)).name
-    'batch'
+    'dual'
     >>> geometry_class("foo", Box(-1, 1, 8))
     Traceback (most recent call last):
     ...

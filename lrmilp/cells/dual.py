@@ -2,8 +2,8 @@
 bounded-variable dual simplex of :mod:`lrmilp.lp.bvdual`.
 
 A cell is a node of :mod:`lrmilp.cells.dualgeom`: the margin LP of its rows, with a dual feasible
-basis, and a witness point of margin > tol.  Bounded box domains (a box, or a slice's parameter box);
-no XOR constraints (the registry uses the ``lp`` geometry for those).  A node the compiled simplex
+basis, and a witness point of margin > tol.  Bounded box domains (a box, or a slice's parameter box).
+XOR constraints are propagated inside the compiled search (a GF(2) system per frame).  A node the compiled simplex
 cannot solve is redone by the ``lp`` geometry (HiGHS), skipping the children already found.
 
 The driver (:func:`lrmilp.cells.dualgeom.explore`) speaks to the enumerator it was written for;
@@ -23,10 +23,9 @@ from .lp import LpCells
 
 
 class DualCells(Cells):
-    """The compiled dual-simplex split of :mod:`lrmilp.cells.dualgeom`; bounded boxes, no XORs."""
+    """The compiled dual-simplex split of :mod:`lrmilp.cells.dualgeom`; bounded boxes."""
 
     name = "dual"
-    parity = False
 
     def __init__(self, walk: Core) -> None:
         super().__init__(walk)
@@ -71,27 +70,41 @@ class DualCells(Cells):
             lp.push(node.S.G[i].copy(), float(node.S.r[i]))
         cell = self.fallback.ball()
         if cell is not None:
-            self.fallback.split(cell, layer, _Unseen(visit, emitted))
+            self.fallback.split(cell, layer, _Redo(self, layer, visit, emitted))
         for _ in range(node.m):  # not reached when the search stops: reset() clears the rows then
             lp.pop()
+
+    def node_of_path(self):
+        """The node of the cell the fallback's LP rows hold now (its search path), for the compiled
+        search to go on with below; None if it holds no ball > tol."""
+        # An lp row (g, h) keeps g u + t <= h: the row of hyperplane (-g) u + h = 0 on its active side.
+        return self._search().root([(-g, float(h), True) for g, h in self.fallback.lp.stack])
 
     def reset(self) -> None:
         if self.fallback is not None:
             self.fallback.reset()
 
 
-class _Unseen:
-    """A visit that skips the children whose states are in ``seen``."""
+class _Redo:
+    """The visit of a node redone by the ``lp`` geometry: skips the children whose states are in
+    ``seen``, hands a last layer's children on as regions (an lp cell is its ball) and an inner layer's
+    as new nodes of the compiled search."""
 
-    __slots__ = ("visit", "seen", "parity", "bulk")
+    __slots__ = ("cells", "layer", "visit", "seen", "parity", "bulk")
 
-    def __init__(self, visit: Visit, seen: set[bytes]) -> None:
-        self.visit, self.seen = visit, seen
+    def __init__(self, cells: DualCells, layer: LayerCut, visit: Visit, seen: set[bytes]) -> None:
+        self.cells, self.layer, self.visit, self.seen = cells, layer, visit, seen
         self.parity, self.bulk = visit.parity, visit.bulk
 
     def child(self, states: np.ndarray, cell) -> None:
-        if states.tobytes() not in self.seen:
-            self.visit.child(states, cell)
+        if states.tobytes() in self.seen:
+            return
+        if self.layer.last:
+            self.visit.region(states, *cell)
+            return
+        node = self.cells.node_of_path()
+        if node is not None:
+            self.visit.child(states, node)
 
     def region(self, states: np.ndarray, center: np.ndarray, radius: float) -> None:
         if states.tobytes() not in self.seen:

@@ -1,12 +1,13 @@
-"""The ``dual`` geometry: the driver of the compiled layer split (:mod:`lrmilp.dualsplit`).
+"""The ``dual`` geometry: the driver of the compiled layer split (:mod:`lrmilp.cells.dualsplit`).
 
 A node is a cell of the domain box entering a ReLU layer: the margin LP of its rows (a
 :class:`lrmilp.lp.bvdual.State` with a dual feasible basis) and a witness point of margin > tol.  The
 compiled search splits it by the layer's hyperplanes; each child of an inner layer becomes a node of
 the next ReLU layer (its LP rebuilt from the node's rows plus the layer rows the child's search added,
 its optimal basis installed, so the next layer's LPs start warm); each child of the last ReLU layer is
-a region, emitted with its certified ball.  Bounded box domains (a box, or a slice's parameter box);
-XOR-constrained searches use another geometry.
+a region, emitted with its certified ball.  Bounded box domains (a box, or a slice's parameter box).
+XOR constraints (lower-bound trials) are propagated inside the compiled search
+(:func:`lrmilp.cells.dualsplit.par_assign`, the twin of :class:`lrmilp.parity.ParityState`).
 
 A node whose LP the simplex cannot solve even from a cold start is redone by the ``lp`` geometry
 (HiGHS), skipping the children the compiled search had already emitted (``lp_fallbacks``).
@@ -15,6 +16,7 @@ A node whose LP the simplex cannot solve even from a cold start is redone by the
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,9 +28,17 @@ from ..lp import bvdual as lp
 if TYPE_CHECKING:
     from .dualhost import DualHost as TreeEnumerator
 
+_WORKSPACES: dict[tuple, tuple] = {}
+"""Workspaces by shape, kept for the life of the process: a lower bound's XOR trials build a new search
+each, and allocating a workspace costs more than a small trial."""
 OUT_CHILDREN = 256
 """Children a call of the compiled search returns at most (then it pauses: limits are checked)."""
 MAX_LPS_PER_CALL = 2000
+FUSE_MAX_WIDTH = 22
+"""An inner layer of at most this many neurons directly before the last ReLU layer has its children
+split by the last layer in the same compiled call (their states are recorded as bits, 2^width at most,
+for the rare HiGHS redo): no Python work per child, which dominates when the inner layer is wide and
+each child holds few regions (a digits 64-18-4-10 net: 1.8 ms a child in Python)."""
 """LPs a call of the compiled search solves at most before it pauses (Ctrl-C and time limits)."""
 
 
@@ -57,12 +67,53 @@ class DualSearch:
         diam = float(np.linalg.norm(self.hi - self.lo))
         self.t_lo = -ds.T_LO_FACTOR * (diam + float(np.max(np.abs(np.r_[self.lo, self.hi]))) + 1.0)
         self.ws: dict[int, tuple] = {}
+        self._done: dict[int, np.ndarray] = {}
+        self.xors = len(enum.par.rows) if enum.par is not None else 0
+        self.words = max(1, (enum.net.neurons + 63) // 64)
 
     def workspace(self, k: int, n: int) -> tuple:
+        """The workspace of layer k's nodes (one per layer: a paused node's state stays while the nodes
+        of its children's layers run); shared by searches of the same shapes in this process."""
         key = (k, n)
         if key not in self.ws:
-            self.ws[key] = ds.new_workspace(self.d, n, self.rows, OUT_CHILDREN)
+            shape = (k, self.d, n, self.rows, max(self.xors, 1), self.words)
+            if shape not in _WORKSPACES:
+                _WORKSPACES[shape] = ds.new_workspace(self.d, n, self.rows, OUT_CHILDREN, xors=self.xors,
+                                                      neurons=self.enum.net.neurons)
+            self.ws[key] = _WORKSPACES[shape]
         return self.ws[key]
+
+    def done_buffer(self, n: int) -> np.ndarray:
+        """Room for the states (as bits) of every child of a node of an n-neuron layer (n <= 22)."""
+        buf = self._done.get(n)
+        if buf is None:
+            buf = self._done[n] = np.zeros(1 << n, np.int64)
+        return buf
+
+    def parity_arrays(self, state) -> tuple[np.ndarray, np.ndarray, int]:
+        """A :class:`~lrmilp.parity.ParityState` as the compiled search's arrays (rows, parities, count);
+        count -1 for no XORs."""
+        K, W = max(self.xors, 1), self.words
+        prow, ppar = np.zeros((K, W), np.uint64), np.zeros(K, np.uint8)
+        if state is None:
+            return prow, ppar, -1
+        for r, (mask, par) in enumerate(state.rows.values()):
+            for wd in range(W):
+                prow[r, wd] = (mask >> (64 * wd)) & 0xFFFFFFFFFFFFFFFF
+            ppar[r] = par
+        return prow, ppar, len(state.rows)
+
+    @staticmethod
+    def parity_state(prow: np.ndarray, ppar: np.ndarray, pk: int):
+        """The compiled search's arrays back as a :class:`~lrmilp.parity.ParityState` (None for -1)."""
+        if pk < 0:
+            return None
+        from ..parity import ParityState
+        rows = {}
+        for r in range(pk):
+            mask = sum(int(w) << (64 * i) for i, w in enumerate(prow[r]))
+            rows[mask.bit_length() - 1] = (mask, int(ppar[r]))
+        return ParityState(rows)
 
     # --- nodes ---------------------------------------------------------------------------------
     def root(self, hyper: list[tuple[np.ndarray, float, bool]]) -> Node | None:
@@ -127,23 +178,66 @@ def explore(enum: "TreeEnumerator", search: DualSearch, k: int, M: np.ndarray, m
     n = A.shape[0]
     last = k + 1 == len(enum.layers)
     ws, frames = search.workspace(k, n)
-    for S in frames:  # every frame of this node starts from the node's rows (the search copies only the rest)
-        lp.copy_into(S, node.S, 0)
-    ds.start(ws, frames, node.m, node.w, node.t, Ahat, chat, fixed, keep)
+    lp.copy_into(frames[0], node.S, 0)
+    prow, ppar, pk = search.parity_arrays(enum.par)
+    ds.start(ws, frames, node.m, node.w, node.t, Ahat, chat, fixed, keep, prow, ppar, pk, enum.offsets[k])
     stats0 = ws.stats.copy()
     off = enum.offsets[k]
     pattern = enum.pattern
-    emitted: set[bytes] = set()
+    emitted: list[np.ndarray] = []  # states of the children handed out (a HiGHS redo must skip them)
     bulk = last and enum.on_region is None and enum.max_regions is None and enum.par is None
+    # A search for the first few regions (XOR trials, max_regions) goes depth first across layers: one
+    # child a call, so no sibling is split before it is needed.
+    few = enum.max_regions is not None and enum.max_regions <= OUT_CHILDREN
+    max_out = 1 if few else OUT_CHILDREN
+    fuse = (not last and k + 2 == len(enum.layers) and enum.layers[k + 1].relu and n <= FUSE_MAX_WIDTH
+            and enum.on_region is None and enum.max_regions is None and enum.par is None)
+    if fuse:
+        nxt = enum.layers[k + 1]
+        W = nxt.matrix
+        W = np.ascontiguousarray(W.toarray() if hasattr(W, "toarray") else W, dtype=float)
+        bias = np.ascontiguousarray(nxt.bias, dtype=float)
+        glo = np.ascontiguousarray(enum.bounds.lower[k + 1], dtype=float)
+        ghi = np.ascontiguousarray(enum.bounds.upper[k + 1], dtype=float)
+        A1, c1 = np.ascontiguousarray(A), np.ascontiguousarray(c)
+        ws2, frames2 = search.workspace(k + 1, W.shape[0])
+        done = search.done_buffer(n)
+        ndone = np.zeros(1, np.int64)
+        totals = np.zeros(2, np.int64)
+        margin = np.full(1, np.inf)
+        stats2 = ws2.stats.copy()
     while True:
-        status = ds.split(ws, frames, Ahat, chat, node.m, enum.tol, enum.noise, last, MAX_LPS_PER_CALL)
+        if fuse and (enum.split_after is None or time.perf_counter() < enum.split_after):
+            # Parallel tasks hand out the next layer's nodes once their budget is spent: from then on
+            # the children go through Python (below), where that happens.
+            status = ds.split_count(ws, frames, Ahat, chat, node.m, A1, c1, ws2, frames2, W, bias, glo, ghi,
+                                    enum.tol, enum.noise, MAX_LPS_PER_CALL, totals, margin, done, ndone)
+            _add_stats(enum, ws.stats - stats0)
+            _add_stats(enum, ws2.stats - stats2)
+            stats0, stats2 = ws.stats.copy(), ws2.stats.copy()
+            enum.stats.regions += int(totals[0])
+            enum.stats.thin_dropped += int(totals[1])
+            enum.stats.min_margin = min(enum.stats.min_margin, float(margin[0]))
+            totals[:] = 0
+            if status == ds.CHILD:
+                status = ds.PAUSED  # the child left in out_*[0] goes the ordinary way below
+            elif ws.out_n[0]:
+                raise AssertionError("split_count left a child without saying so")
+        else:
+            status = ds.split(ws, frames, Ahat, chat, node.m, enum.tol, enum.noise, last, MAX_LPS_PER_CALL,
+                              max_out)
         _add_stats(enum, ws.stats - stats0)
         stats0 = ws.stats.copy()
         cnt = int(ws.out_n[0])
         ws.out_n[0] = 0
+        emitted.append(ws.out_st[:cnt].astype(bool))
+        if bulk and cnt and not ws.out_check[:cnt].any():
+            # A last layer's regions with nobody to see them: count them, no per-region work.
+            enum.stats.regions += cnt
+            enum.stats.min_margin = min(enum.stats.min_margin, float(ws.out_t[:cnt].min()))
+            cnt = 0
         for i in range(cnt):
             st = ws.out_st[i].astype(bool)
-            emitted.add(st.tobytes())
             if last:
                 if ws.out_check[i]:
                     ok, centre, radius = _exact_ball(enum, search, node, Ahat, chat, ws.out_sig[i])
@@ -163,13 +257,22 @@ def explore(enum: "TreeEnumerator", search: DualSearch, k: int, M: np.ndarray, m
             pattern[off:off + n] = st
             child = search.child(node, Ahat, chat, ws.out_sig[i], ws.out_rows[i], int(ws.out_nrow[i]),
                                  ws.out_basis[i], ws.out_status[i], ws.out_w[i], float(ws.out_t[i]))
-            enum._layer_dual(k + 1, A * st[:, None], c * st, child)
+            par0 = enum.par
+            enum.par = search.parity_state(ws.out_prow[i], ws.out_ppar[i], int(ws.out_pk[i]))
+            try:
+                enum._layer_dual(k + 1, A * st[:, None], c * st, child)
+            finally:
+                enum.par = par0
         enum._check()
         if status == ds.DONE:
             return
         if status == ds.FAILED:
             enum.stats.lp_fallbacks += 1
-            enum._redo_with_highs(k, M, m, node, emitted)
+            skip = {st.tobytes() for part in emitted for st in part}
+            if fuse:
+                bits = ((done[:ndone[0], None] >> np.arange(n)) & 1).astype(bool)
+                skip |= {st.tobytes() for st in bits}
+            enum._redo_with_highs(k, M, m, node, skip)
             return
 
 

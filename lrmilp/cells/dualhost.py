@@ -19,6 +19,10 @@ class Core(Walk, Protocol):
     network's layers, and the calls that go on below a child or emit a region."""
 
     pattern: np.ndarray
+    net: Any
+    bounds: Any
+    parity: Any
+    split_after: float | None
     layers: list
     offsets: dict[int, int]
     on_region: Any
@@ -39,9 +43,25 @@ class DualHost:
         self.domain, self.tol, self.noise, self.cap = core.domain, core.tol, core.noise, core.cap
         self.rows, self.rhs = core.rows, core.rhs
         self.layers, self.offsets, self.pattern = core.layers, core.offsets, core.pattern
-        self.par = None  # no XOR constraints in this geometry
+        self.net, self.bounds = core.net, core.bounds
         self.layer: LayerCut | None = None
         self.visit: Visit | None = None
+
+    @property
+    def par(self):
+        """The XOR constraints' state on the current path (a :class:`~lrmilp.parity.ParityState`), or
+        None; the driver sets it around each child it enters."""
+        path = self.core.parity
+        return None if path is None else path.state
+
+    @par.setter
+    def par(self, state) -> None:
+        if self.core.parity is not None:
+            self.core.parity.state = state
+
+    @property
+    def split_after(self):
+        return self.core.split_after
 
     @property
     def stats(self):

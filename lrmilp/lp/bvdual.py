@@ -24,20 +24,20 @@ Method: the bounded-variable ("boxed") dual simplex of minimise -t.
   keeps every reduced cost, so a child LP starts dual feasible from its parent's optimum.
 * Leaving row: largest primal infeasibility scaled by the exact dual steepest-edge weight
   ``||e_p' B^-1||^2`` (cheap with an explicit m x m inverse).
-* Ratio test: bound flipping ("long step") with Harris tolerances.  Breakpoints are passed group by
-  group while the leaving row stays infeasible after flipping the whole group; in the last group the
-  largest pivot enters.  After the dual step every boxed variable whose reduced cost has the wrong
-  sign is flipped, so boxed variables never carry dual infeasibility; slacks carry at most
-  :data:`SLACK_HARRIS_TOL`.
+* Ratio test: bound flipping ("long step").  In increasing ratio order, breakpoints are passed (their
+  variables flipped to the other bound) while the leaving row stays infeasible, found by a weighted
+  selection in expected O(n) rather than a sort; then Harris: the remaining ratios up to the smallest
+  Harris bound are ties and the largest pivot among them enters.  Ties left with a reduced cost of the
+  wrong sign get their cost shifted to make it 0 (no dual infeasibility is ever carried).
 * Degeneracy.  The cold start is totally dual degenerate (every u has reduced cost 0), and so is any
   LP whose optimum is t = t_cap (then it is a feasibility problem in u): with zero costs the dual
   simplex has no measure of progress, and Bland's rule, though finite, needs 1e5 pivots on 20 x 300
   instances.  So costs are perturbed (:data:`PERTURB`, in the direction that keeps every reduced cost
   feasible) at a cold start and after :data:`PERTURB_AFTER` consecutive degenerate pivots.  When the
-  perturbed LP is optimal the true costs are restored, the reduced costs recomputed, and the few dual
-  infeasibilities this leaves are removed by primal simplex pivots (the basis stays primal feasible),
-  so the answer is optimal for the true LP.  Bland's rule remains the last resort after
-  :data:`DEGENERATE_LIMIT` degenerate pivots despite the perturbation.
+  perturbed (or shifted) LP is optimal the true costs are restored, the reduced costs recomputed, and
+  the dual infeasibilities this may leave are removed by primal simplex pivots (the basis stays
+  primal feasible), so the answer is optimal for the true LP.  Bland's rule remains the last resort
+  after :data:`DEGENERATE_LIMIT` degenerate pivots despite the perturbation.
 * Numerical safety: relative pivot tolerance; the pivot element is computed twice (from the pivot row
   and from the entering column) and a mismatch forces a refactorisation first; a singular
   refactorisation, or a slack that turns dual infeasible after one, falls back to a cold start from
@@ -47,24 +47,28 @@ Nothing here is trusted for a final answer without a check a caller can make:
 :func:`certify_point` (a feasible point's margin) and :func:`certify_bound` (an upper bound from any
 multipliers) do not use the basis, and bracket the optimum.
 
-State is a :class:`State` namedtuple of preallocated arrays (capacity M rows) that the ``@njit``
-functions mutate; everything is callable from Python and from other ``@njit(cache=True)`` code.
-Typical use by a depth-first search::
+The state is a :class:`State` (a numba structref: one reference, cheap to pass between compiled
+functions, cacheable) holding preallocated arrays for at most M rows, which the ``@njit`` functions
+mutate; everything is callable from Python (about 2 us per call) and from ``@njit`` code.  Typical use
+by a depth-first search::
 
     S = new_state(M, d); saved = new_state(M, d)
     load_problem(S, G, r, w, lo, hi, t_lo, t_cap)       # cold start included; init(S, hint) for a hint
     solve(S, MAX_PIVOTS)                                  # root
-    copy_into(saved, S)                                   # keep the parent
-    add_row(S, g, rhs, 1.0); solve(S, MAX_PIVOTS)         # child: typically 1-5 pivots
+    copy_into(saved, S, 0)                                # keep the parent
+    add_row(S, g, rhs, 1.0); solve(S, MAX_PIVOTS)         # child
     copy_into(S, saved, m_parent)                         # back to the parent (its rows are in S)
+
+Caveat of numba's cache: a caller compiled with ``cache=True`` in another module keeps its own copy of
+these functions and is not recompiled when this file changes; clear its ``__pycache__`` then.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from numba import njit
+from numba.core import types
+from numba.experimental import structref
 
 # ---------------------------------------------------------------------------------------------------
 # Statuses
@@ -92,28 +96,25 @@ xscale = max_k max(|lo_k|, |hi_k|) the length scale of the box (every row is uni
 slacks and t are lengths in u-space too).  Relative, so boxes from 1e-3 to 1e3 behave alike; above the
 rounding error of a slack evaluated at a point of that magnitude."""
 HARRIS_TOL = 1e-9
-"""Harris tolerance of boxed variables (u, t) in the dual ratio test: breakpoints whose reduced cost
-may go this far past zero are tied, and the largest pivot among them enters.  Costs no accuracy:
-boxed variables left with a wrong-signed reduced cost are flipped to their other bound at once."""
-SLACK_HARRIS_TOL = 1e-11
-"""Harris tolerance of slacks.  A slack cannot be flipped, so its reduced cost (its row multiplier)
-may end this much below zero; the optimum is then off by at most this times the slack's range."""
+"""Harris tolerance of the dual ratio test: ratios up to the smallest (dual slack + HARRIS_TOL) /
+|pivot entry| are ties, and the largest pivot among them enters.  Costs no accuracy: a tie left with a
+wrong-signed reduced cost has its cost shifted, and shifts are removed before the answer."""
 FLIP_TOL = 1e-13
-"""In the dual phase a nonbasic boxed variable whose reduced cost has the wrong sign by more than
-this is flipped to its other bound (which only raises the dual objective).  Above rounding noise."""
+"""Wrong-signed reduced costs beyond this are repaired in the dual phase (shifted after a pivot,
+flipped after a refactorisation); below it they are rounding noise."""
 CLEAN_DUAL_TOL = 1e-12
-"""After the perturbation is removed, primal simplex pivots run until no reduced cost has the wrong
-sign by more than this."""
+"""After perturbations and shifts are removed, primal simplex pivots run until no reduced cost has
+the wrong sign by more than this.  An optimum with such a residue is off by at most CLEAN_DUAL_TOL
+times the variable's range."""
 SLACK_DUAL_BAD = 1e-7
 """In the dual phase, a nonbasic slack whose recomputed reduced cost is below -SLACK_DUAL_BAD after a
 refactorisation means the duals drifted: the basis is abandoned for a cold start."""
 PERTURB = 1e-8
 """Size of the cost perturbation: nonbasic reduced costs move away from zero by PERTURB * (1 + h) *
-(1 + |c_j|), h in [0, 1) a fixed pseudo-random sequence.  Far above FLIP_TOL and the Harris
-tolerances (so it really breaks ties), small enough that the primal clean-up after removing it takes
-few pivots."""
+(1 + |c_j|), h in [0, 1) a fixed pseudo-random sequence.  Far above FLIP_TOL and HARRIS_TOL, so it
+really breaks ties; small enough that the clean-up after removing it takes few pivots."""
 PERTURB_AFTER = 5
-"""Consecutive degenerate dual pivots of an unperturbed warm solve after which costs are perturbed."""
+"""Consecutive degenerate dual pivots of an unperturbed solve after which costs are perturbed."""
 PIVOT_TOL = 1e-9
 """Relative pivot tolerance: entries of a pivot row (dual phase) or column (primal phase) below
 PIVOT_TOL times its largest entry are never pivoted on."""
@@ -126,10 +127,10 @@ SINGULAR_TOL = 1e-11
 """A refactorisation whose partial-pivoting pivot falls below SINGULAR_TOL times its column's largest
 entry declares the basis singular (-> cold start)."""
 RATIO_TIE = 1e-12
-"""In Bland mode, dual ratios within this of the minimum are ties (broken by the smallest index)."""
+"""In Bland mode, ratios within this of the minimum are ties (broken by the smallest index)."""
 DEGENERATE_STEP = 1e-12
 """A dual step (reduced-cost change per unit pivot entry) at most this long is degenerate; a primal
-step is degenerate when it moves the entering variable by at most the primal tolerance."""
+step is degenerate when it moves the basic variables by at most the primal tolerance."""
 DEGENERATE_LIMIT = 100
 """Consecutive degenerate pivots (despite the perturbation) after which Bland's rule is used until a
 pivot makes progress."""
@@ -137,7 +138,7 @@ REFACTOR_EVERY = 50
 """Pivots (counted across solves, warm starts and copies) between recomputations of the inverse,
 primal values and reduced costs from scratch."""
 MAX_PIVOTS = 5000
-"""Default pivot limit of one :func:`solve` (a safety net: warm re-solves take a handful)."""
+"""Default pivot limit of one :func:`solve` (a safety net)."""
 MAX_RESTARTS = 1
 """Cold restarts one :func:`solve` may do after numerical trouble before giving up."""
 SELECT_SAMPLE = 15
@@ -145,27 +146,30 @@ SELECT_SAMPLE = 15
 
 # Index of the float parameters (``fpar``) and integer counters (``ipar``)
 F_PTOL = 0
+"""Absolute primal tolerance, PRIMAL_FEAS * xscale."""
 N_FPAR = 1
 I_M = 0
 """Rows in use."""
 I_SINCE = 1
 """Pivots since the inverse was last computed from scratch."""
-I_PIVOTS = 2
-"""Pivots in total (never reset by :func:`solve`)."""
-I_LAST = 3
-"""Pivots of the last :func:`solve` (dual and primal)."""
-I_REFACTORS = 4
-I_RESTARTS = 5
-I_PERTURBED = 6
-"""1 while the costs are perturbed."""
-I_CLEANUP = 7
+I_PERTURBED = 2
+"""1 while the costs are perturbed or shifted."""
+I_CLEANUP = 3
 """1 while the true costs are back but dual infeasibilities may remain (primal clean-up pending)."""
+I_LAST = 4
+"""Pivots of the last :func:`solve` (dual and primal)."""
+I_PIVOTS = 5
+"""Statistics from here on (kept by :func:`copy_into`'s destination): pivots,"""
+I_REFACTORS = 6
+"""refactorisations,"""
+I_RESTARTS = 7
+"""cold restarts after numerical trouble,"""
 I_PERTURBS = 8
-"""Perturbations in total."""
+"""perturbations (also the salt of the next one),"""
 I_PRIMAL = 9
-"""Primal clean-up pivots (and entering-variable bound flips) in total."""
+"""primal clean-up pivots and flips,"""
 I_FLIPS = 10
-"""Bound flips of the dual ratio test in total."""
+"""bound flips of the dual ratio test."""
 N_IPAR = 11
 
 _GOLDEN = 0.6180339887498949
@@ -174,43 +178,50 @@ _FASTMATH = {"reassoc", "contract"}
 multiply-adds.  No 'nnan'/'ninf': infinite bounds and ratios are compared on purpose."""
 
 
-class State(NamedTuple):
-    """All arrays of one LP (capacity M rows, dimension d).  Only ``[:m]`` of the row arrays and
-    ``[:d+1+m]`` of the variable arrays are meaningful; the fields after ``dj`` are scratch space."""
+# ---------------------------------------------------------------------------------------------------
+# State
 
-    G: np.ndarray  # (M, d) rows as stored (plain rows scaled to unit norm)
-    r: np.ndarray  # (M,) right-hand sides as stored
-    w: np.ndarray  # (M,) t coefficients
-    rowscale: np.ndarray  # (M,) stored row i = rowscale[i] * the caller's row i
-    lb: np.ndarray  # (d+1+M,) lower bounds of all variables: lo, t_lo, 0 (slacks)
-    ub: np.ndarray  # (d+1+M,) upper bounds: hi, t_cap, +inf (slacks)
-    lo: np.ndarray  # (d,) view lb[:d]
-    hi: np.ndarray  # (d,) view ub[:d]
-    fpar: np.ndarray  # (N_FPAR,) absolute primal tolerance
-    ipar: np.ndarray  # (N_IPAR,) int64 counters and flags, see I_*
-    basis: np.ndarray  # (M,) int64: the variable basic in position i
-    status: np.ndarray  # (d+1+M,) int8: AT_LOWER / AT_UPPER / BASIC
-    Binv: np.ndarray  # (M, M) inverse of the basis matrix
-    xB: np.ndarray  # (M,) values of the basic variables
-    cost: np.ndarray  # (d+1+M,) costs of the minimisation (-1 for t, 0 else, unless perturbed)
-    dj: np.ndarray  # (d+1+M,) reduced costs (0 for basic variables)
-    # scratch
-    alpha: np.ndarray  # (d+1+M,) pivot row
-    col: np.ndarray  # (M,) entering column
-    vec: np.ndarray  # (M,)
-    xs: np.ndarray  # (d+1,) structural values
-    cidx: np.ndarray  # (d+1+M,) int64 ratio-test candidates
-    cabs: np.ndarray  # (d+1+M,) |pivot entry|
-    crat: np.ndarray  # (d+1+M,) ratio
-    chb: np.ndarray  # (d+1+M,) Harris bound
-    cdec: np.ndarray  # (d+1+M,) |pivot entry| * width (+inf for slacks)
-    perm: np.ndarray  # (d+1+M,) int64 order of the candidates (bound-flipping selection)
-    pbuf: np.ndarray  # (d+1+M,) int64 partition buffer of the selection
-    samp: np.ndarray  # (SELECT_SAMPLE,) sampled ratios
-    work: np.ndarray  # (M, M) refactorisation
+@structref.register
+class _StateType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+class State(structref.StructRefProxy):
+    """All arrays of one LP, for at most M rows in dimension d (made by :func:`new_state`).  Only
+    ``[:m]`` of the row arrays and ``[:d+1+m]`` of the variable arrays are meaningful.
+
+    G (M, d) rows as stored (plain rows scaled to unit norm); r, w (M,) right-hand sides, t
+    coefficients; rowscale (M,) stored row i = rowscale[i] * the caller's row i; lb, ub (d+1+M,) bounds
+    of all variables (lo / t_lo / 0 and hi / t_cap / +inf); lo, hi (d,) views of them; fpar, ipar
+    parameters and counters (``F_*``, ``I_*``); basis (M,) the variable basic in each position;
+    status (d+1+M,) int8 AT_LOWER / AT_UPPER / BASIC; Binv (M, M) the inverse basis matrix; xB (M,)
+    basic values; cost (d+1+M,) costs of min -t (perturbed or shifted at times); dj (d+1+M,) reduced
+    costs (0 at basic variables).  Then scratch: alpha (pivot row), col (entering column), vec, xs
+    (u and t values), cidx, cabs, crat, chb, cdec, perm, pbuf, samp (ratio test), work (M, M)."""
+
+
+_FIELDS = ("G", "r", "w", "rowscale", "lb", "ub", "lo", "hi", "fpar", "ipar", "basis", "status", "Binv", "xB",
+           "cost", "dj", "alpha", "col", "vec", "xs", "cidx", "cabs", "crat", "chb", "cdec", "perm", "pbuf",
+           "samp", "work")
+structref.define_proxy(State, _StateType, list(_FIELDS))
+
+
+@njit(cache=True)
+def _arrays(S: State) -> tuple:
+    return (S.G, S.r, S.w, S.rowscale, S.lb, S.ub, S.lo, S.hi, S.fpar, S.ipar, S.basis, S.status, S.Binv, S.xB,
+            S.cost, S.dj)
+
+
+def _field_property(i: int, name: str) -> property:
+    return property(lambda self: _arrays(self)[i], doc=f"The state's ``{name}`` array (shares its memory).")
+
+
+for _i, _name in enumerate(_FIELDS[:16]):  # Python-side access to the non-scratch arrays (inspection, tests)
+    setattr(State, _name, _field_property(_i, _name))
+
+
+@njit(cache=True)
 def new_state(capacity: int, d: int) -> State:
     """An empty state for at most ``capacity`` rows in dimension ``d`` (then :func:`load_problem`)."""
     M = max(capacity, 1)
@@ -226,12 +237,13 @@ def new_state(capacity: int, d: int) -> State:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Small helpers
+# Small helpers.  Array fields are bound to locals before loops: a structref field read is a call.
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _store_row(S: State, i: int, g: np.ndarray, rhs: float, wt: float) -> None:
     """Row i := (g, rhs, wt); plain rows (wt == 0) are scaled to unit norm (zero rows are kept)."""
-    d = S.lo.size
+    G = S.G
+    d = G.shape[1]
     sc = 1.0
     if wt == 0.0:
         nrm = 0.0
@@ -241,7 +253,7 @@ def _store_row(S: State, i: int, g: np.ndarray, rhs: float, wt: float) -> None:
         if nrm > 0.0:
             sc = 1.0 / nrm
     for k in range(d):
-        S.G[i, k] = g[k] * sc
+        G[i, k] = g[k] * sc
     S.r[i] = rhs * sc
     S.w[i] = wt
     S.rowscale[i] = sc
@@ -250,41 +262,42 @@ def _store_row(S: State, i: int, g: np.ndarray, rhs: float, wt: float) -> None:
 @njit(cache=True, fastmath=_FASTMATH)
 def _fill_structural(S: State, basic_zero: bool) -> None:
     """S.xs := the values of u and t (basic ones from xB, or 0 when ``basic_zero``)."""
-    d = S.lo.size
+    xs, lb, ub, status, basis, xB = S.xs, S.lb, S.ub, S.status, S.basis, S.xB
+    d = xs.size - 1
     m = S.ipar[I_M]
-    xs = S.xs
     for k in range(d + 1):
-        xs[k] = S.lb[k] if S.status[k] == AT_LOWER else S.ub[k]
+        xs[k] = lb[k] if status[k] == AT_LOWER else ub[k]
     for i in range(m):
-        j = S.basis[i]
+        j = basis[i]
         if j <= d:
-            xs[j] = 0.0 if basic_zero else S.xB[i]
+            xs[j] = 0.0 if basic_zero else xB[i]
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _recompute_primal(S: State) -> None:
     """xB := B^-1 (r - A_N x_N) from the current inverse and nonbasic positions."""
-    d = S.lo.size
-    m = S.ipar[I_M]
     _fill_structural(S, True)
-    xs, v = S.xs, S.vec
+    G, r, w, Binv, xB, xs, v = S.G, S.r, S.w, S.Binv, S.xB, S.xs, S.vec
+    d = G.shape[1]
+    m = S.ipar[I_M]
     for i in range(m):
-        acc = S.r[i] - S.w[i] * xs[d]
+        acc = r[i] - w[i] * xs[d]
         for k in range(d):
-            acc -= S.G[i, k] * xs[k]
+            acc -= G[i, k] * xs[k]
         v[i] = acc
     for i in range(m):
         acc = 0.0
         for k in range(m):
-            acc += S.Binv[i, k] * v[k]
-        S.xB[i] = acc
+            acc += Binv[i, k] * v[k]
+        xB[i] = acc
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _t_position(S: State) -> int:
-    d = S.lo.size
+    basis = S.basis
+    d = S.G.shape[1]
     for i in range(S.ipar[I_M]):
-        if S.basis[i] == d:
+        if basis[i] == d:
             return i
     return -1
 
@@ -293,16 +306,17 @@ def _t_position(S: State) -> int:
 def _recompute_duals(S: State) -> float:
     """dj := cost - y A with y = c_B B^-1 (O(m d)).  Returns the most negative reduced cost of a
     nonbasic slack (0 if none)."""
-    d = S.lo.size
-    m = S.ipar[I_M]
+    G, w, Binv, cost, dj, status, basis = S.G, S.w, S.Binv, S.cost, S.dj, S.status, S.basis
     y, a = S.vec, S.alpha
+    d = G.shape[1]
+    m = S.ipar[I_M]
     for k in range(m):
         y[k] = 0.0
     for i in range(m):
-        c = S.cost[S.basis[i]]
+        c = cost[basis[i]]
         if c != 0.0:
             for k in range(m):
-                y[k] += c * S.Binv[i, k]
+                y[k] += c * Binv[i, k]
     for k in range(d):
         a[k] = 0.0
     yw = 0.0
@@ -310,34 +324,35 @@ def _recompute_duals(S: State) -> float:
         yi = y[i]
         if yi != 0.0:
             for k in range(d):
-                a[k] += yi * S.G[i, k]
-            yw += yi * S.w[i]
+                a[k] += yi * G[i, k]
+            yw += yi * w[i]
     for k in range(d):
-        S.dj[k] = 0.0 if S.status[k] == BASIC else S.cost[k] - a[k]
-    S.dj[d] = 0.0 if S.status[d] == BASIC else S.cost[d] - yw
+        dj[k] = 0.0 if status[k] == BASIC else cost[k] - a[k]
+    dj[d] = 0.0 if status[d] == BASIC else cost[d] - yw
     worst = 0.0
     for i in range(m):
         j = d + 1 + i
-        if S.status[j] == BASIC:
-            S.dj[j] = 0.0
+        if status[j] == BASIC:
+            dj[j] = 0.0
         else:
-            S.dj[j] = S.cost[j] - y[i]
-            worst = min(worst, S.dj[j])
+            dj[j] = cost[j] - y[i]
+            worst = min(worst, dj[j])
     return worst
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _flip_wrong_signs(S: State) -> int:
     """Put every nonbasic boxed variable at the bound its reduced cost asks for (no xB update)."""
-    d = S.lo.size
+    status, dj = S.status, S.dj
+    d = S.G.shape[1]
     n = 0
     for j in range(d + 1):
-        st = S.status[j]
-        if st == AT_LOWER and S.dj[j] < -FLIP_TOL:
-            S.status[j] = AT_UPPER
+        st = status[j]
+        if st == AT_LOWER and dj[j] < -FLIP_TOL:
+            status[j] = AT_UPPER
             n += 1
-        elif st == AT_UPPER and S.dj[j] > FLIP_TOL:
-            S.status[j] = AT_LOWER
+        elif st == AT_UPPER and dj[j] > FLIP_TOL:
+            status[j] = AT_LOWER
             n += 1
     return n
 
@@ -346,18 +361,17 @@ def _flip_wrong_signs(S: State) -> int:
 def _invert(S: State) -> bool:
     """Binv := inverse of the basis columns, by Gauss-Jordan with partial pivoting.  False (Binv
     garbage) when the basis is numerically singular."""
-    d = S.lo.size
+    G, w, basis, W, Bi, cmax = S.G, S.w, S.basis, S.work, S.Binv, S.vec
+    d = G.shape[1]
     m = S.ipar[I_M]
-    W, Bi = S.work, S.Binv
-    cmax = S.vec
     for c in range(m):
-        j = S.basis[c]
+        j = basis[c]
         mx = 0.0
         for i in range(m):
             if j < d:
-                v = S.G[i, j]
+                v = G[i, j]
             elif j == d:
-                v = S.w[i]
+                v = w[i]
             else:
                 v = 1.0 if i == j - d - 1 else 0.0
             W[i, c] = v
@@ -401,8 +415,9 @@ def _refactor(S: State, dual_phase: bool) -> bool:
     """Recompute the inverse, the reduced costs and the primal values from scratch; in the dual phase
     also flip boxed variables to match their reduced costs.  False when the basis is singular, or (dual
     phase) a slack has drifted dual infeasible."""
-    S.ipar[I_REFACTORS] += 1
-    S.ipar[I_SINCE] = 0
+    ipar = S.ipar
+    ipar[I_REFACTORS] += 1
+    ipar[I_SINCE] = 0
     if not _invert(S):
         return False
     worst = _recompute_duals(S)
@@ -416,58 +431,58 @@ def _refactor(S: State, dual_phase: bool) -> bool:
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _true_costs(S: State) -> None:
-    d = S.lo.size
-    for j in range(S.cost.size):
-        S.cost[j] = 0.0
-    S.cost[d] = -1.0
+    cost = S.cost
+    cost[:] = 0.0
+    cost[S.G.shape[1]] = -1.0
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _perturb(S: State) -> None:
     """Move the cost (and reduced cost) of every nonbasic variable away from zero, in the direction
     that keeps it dual feasible, by a distinct pseudo-random amount (breaks dual degeneracy)."""
-    d = S.lo.size
-    nv = d + 1 + S.ipar[I_M]
-    salt = S.ipar[I_PERTURBS]
+    status, cost, dj, ipar = S.status, S.cost, S.dj, S.ipar
+    nv = S.G.shape[1] + 1 + ipar[I_M]
+    salt = ipar[I_PERTURBS]
     for j in range(nv):
-        st = S.status[j]
+        st = status[j]
         if st == BASIC:
             continue
         h = ((j + 1 + 7919 * salt) * _GOLDEN) % 1.0
-        delta = PERTURB * (1.0 + h) * (1.0 + abs(S.cost[j]))
+        delta = PERTURB * (1.0 + h) * (1.0 + abs(cost[j]))
         if st == AT_UPPER:
             delta = -delta
-        S.cost[j] += delta
-        S.dj[j] += delta
-    S.ipar[I_PERTURBED] = 1
-    S.ipar[I_PERTURBS] += 1
+        cost[j] += delta
+        dj[j] += delta
+    ipar[I_PERTURBED] = 1
+    ipar[I_PERTURBS] += 1
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _cold_start(S: State, hint: np.ndarray) -> None:
     """The slack basis: t at t_cap, u_k at the bound nearest hint[k] (at lo_k without a hint);
     costs perturbed (every u is dual degenerate at this basis)."""
-    d = S.lo.size
-    m = S.ipar[I_M]
+    status, dj, basis, Binv, lo, hi, ipar = S.status, S.dj, S.basis, S.Binv, S.lo, S.hi, S.ipar
+    d = lo.size
+    m = ipar[I_M]
     use_hint = hint.size == d
     _true_costs(S)
     for k in range(d):
-        if use_hint and abs(S.hi[k] - hint[k]) < abs(hint[k] - S.lo[k]):
-            S.status[k] = AT_UPPER
+        if use_hint and abs(hi[k] - hint[k]) < abs(hint[k] - lo[k]):
+            status[k] = AT_UPPER
         else:
-            S.status[k] = AT_LOWER
-        S.dj[k] = 0.0
-    S.status[d] = AT_UPPER
-    S.dj[d] = -1.0
+            status[k] = AT_LOWER
+        dj[k] = 0.0
+    status[d] = AT_UPPER
+    dj[d] = -1.0
     for i in range(m):
-        S.basis[i] = d + 1 + i
-        S.status[d + 1 + i] = BASIC
-        S.dj[d + 1 + i] = 0.0
+        basis[i] = d + 1 + i
+        status[d + 1 + i] = BASIC
+        dj[d + 1 + i] = 0.0
         for k in range(m):
-            S.Binv[i, k] = 1.0 if i == k else 0.0
-    S.ipar[I_SINCE] = 0
-    S.ipar[I_CLEANUP] = 0
-    S.ipar[I_PERTURBED] = 0
+            Binv[i, k] = 1.0 if i == k else 0.0
+    ipar[I_SINCE] = 0
+    ipar[I_CLEANUP] = 0
+    ipar[I_PERTURBED] = 0
     if m > 0:
         _perturb(S)
     _recompute_primal(S)
@@ -476,9 +491,8 @@ def _cold_start(S: State, hint: np.ndarray) -> None:
 @njit(cache=True, fastmath=_FASTMATH)
 def _restart(S: State) -> None:
     """Cold start from the current point (its u as the hint)."""
-    d = S.lo.size
     _fill_structural(S, False)
-    hint = S.xs[:d].copy()
+    hint = S.xs[:-1].copy()
     S.ipar[I_RESTARTS] += 1
     _cold_start(S, hint)
 
@@ -487,22 +501,22 @@ def _restart(S: State) -> None:
 def _pivot_row(S: State, p: int) -> float:
     """S.alpha := e_p' B^-1 A over the nonbasic variables, 0 at the basic ones (O(m d)); returns its
     largest |entry|."""
-    d = S.lo.size
+    G, w, Binv, basis, alpha = S.G, S.w, S.Binv, S.basis, S.alpha
+    d = G.shape[1]
     m = S.ipar[I_M]
-    alpha = S.alpha
     for k in range(d):
         alpha[k] = 0.0
     at = 0.0
     for i in range(m):
-        ri = S.Binv[p, i]
+        ri = Binv[p, i]
         if ri != 0.0:
             for k in range(d):
-                alpha[k] += ri * S.G[i, k]
-            at += ri * S.w[i]
+                alpha[k] += ri * G[i, k]
+            at += ri * w[i]
         alpha[d + 1 + i] = ri
     alpha[d] = at
     for i in range(m):  # exactly 0 at basic variables, so loops over all variables need no status test
-        alpha[S.basis[i]] = 0.0
+        alpha[basis[i]] = 0.0
     amax = 0.0
     for j in range(d + 1 + m):
         amax = max(amax, abs(alpha[j]))
@@ -512,20 +526,20 @@ def _pivot_row(S: State, p: int) -> float:
 @njit(cache=True, fastmath=_FASTMATH)
 def _column(S: State, q: int) -> None:
     """S.col := B^-1 A_q (O(m^2))."""
-    d = S.lo.size
+    G, w, Binv, col = S.G, S.w, S.Binv, S.col
+    d = G.shape[1]
     m = S.ipar[I_M]
-    Binv, col = S.Binv, S.col
     if q < d:
         for i in range(m):
             acc = 0.0
             for k in range(m):
-                acc += Binv[i, k] * S.G[k, q]
+                acc += Binv[i, k] * G[k, q]
             col[i] = acc
     elif q == d:
         for i in range(m):
             acc = 0.0
             for k in range(m):
-                acc += Binv[i, k] * S.w[k]
+                acc += Binv[i, k] * w[k]
             col[i] = acc
     else:
         for i in range(m):
@@ -535,8 +549,8 @@ def _column(S: State, q: int) -> None:
 @njit(cache=True, fastmath=_FASTMATH)
 def _update_inverse(S: State, p: int) -> None:
     """Rank-one update of B^-1 when the variable with column S.col (B^-1 A_q) replaces position p."""
-    m = S.ipar[I_M]
-    Binv, col = S.Binv, S.col
+    Binv, col, ipar = S.Binv, S.col, S.ipar
+    m = ipar[I_M]
     inv = 1.0 / col[p]
     for k in range(m):
         Binv[p, k] *= inv
@@ -545,8 +559,8 @@ def _update_inverse(S: State, p: int) -> None:
         if i != p and f != 0.0:
             for k in range(m):
                 Binv[i, k] -= f * Binv[p, k]
-    S.ipar[I_SINCE] += 1
-    S.ipar[I_PIVOTS] += 1
+    ipar[I_SINCE] += 1
+    ipar[I_PIVOTS] += 1
 
 
 @njit(cache=True, fastmath=_FASTMATH)
@@ -560,11 +574,11 @@ def _pivot_mismatch(S: State, p: int, q: int) -> bool:
 @njit(cache=True, fastmath=_FASTMATH)
 def _primal_infeasibility(S: State) -> float:
     """Largest bound violation of a basic variable."""
-    d = S.lo.size
+    lb, ub, xB, basis = S.lb, S.ub, S.xB, S.basis
     worst = 0.0
     for i in range(S.ipar[I_M]):
-        j = S.basis[i]
-        worst = max(worst, S.lb[j] - S.xB[i], S.xB[i] - S.ub[j])
+        j = basis[i]
+        worst = max(worst, lb[j] - xB[i], xB[i] - ub[j])
     return worst
 
 
@@ -653,30 +667,29 @@ def _bfrt_select(crat: np.ndarray, cdec: np.ndarray, perm: np.ndarray, buf: np.n
 @njit(cache=True, fastmath=_FASTMATH)
 def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, int]:
     """Dual simplex pivots until primal feasible.  Returns (status, pivots, cold restarts used)."""
-    d = S.lo.size
-    m = S.ipar[I_M]
+    G, w, Binv, xB, dj, cost = S.G, S.w, S.Binv, S.xB, S.dj, S.cost
+    basis, status, lb, ub, ipar = S.basis, S.status, S.lb, S.ub, S.ipar
+    alpha, col, v = S.alpha, S.col, S.vec
+    cidx, cabs, crat, chb, cdec, perm, pbuf, smp = S.cidx, S.cabs, S.crat, S.chb, S.cdec, S.perm, S.pbuf, S.samp
+    d = G.shape[1]
+    m = ipar[I_M]
     nv = d + 1 + m
     ptol = S.fpar[F_PTOL]
-    G, w, Binv, xB, dj = S.G, S.w, S.Binv, S.xB, S.dj
-    basis, status = S.basis, S.status
-    alpha, col, v = S.alpha, S.col, S.vec
-    cidx, cabs, crat, chb, cdec, perm = S.cidx, S.cabs, S.crat, S.chb, S.cdec, S.perm
-    lb, ub = S.lb, S.ub
     pivots = 0
     restarts = 0
     degen = 0
+    perturbed = False  # in this call (cost shifts also set I_PERTURBED, but break no ties)
     while True:
-        refresh = S.ipar[I_SINCE] >= REFACTOR_EVERY
-        while refresh:
-            refresh = False
+        if ipar[I_SINCE] >= REFACTOR_EVERY:
             if not _refactor(S, True):
                 if restarts >= restarts_left:
                     return NUMERICAL_TROUBLE, pivots, restarts
                 restarts += 1
                 degen = 0
                 _restart(S)
-        if degen >= PERTURB_AFTER and S.ipar[I_PERTURBED] == 0:
+        if degen >= PERTURB_AFTER and not perturbed:
             _perturb(S)
+            perturbed = True
             degen = 0
         bland = degen >= DEGENERATE_LIMIT
 
@@ -710,8 +723,8 @@ def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, in
         if pivots >= budget:
             return ITERATION_LIMIT, pivots, restarts
         jp = basis[p]
-        lbp = S.lb[jp]
-        ubp = S.ub[jp]
+        lbp = lb[jp]
+        ubp = ub[jp]
         if xB[p] < lbp:
             sgn = 1.0  # leaves at its lower bound
             delta = lbp - xB[p]
@@ -775,12 +788,11 @@ def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, in
                     rank = 2.0 * target / (sdec / nc) + 2.0
                     pos = int(rank * SELECT_SAMPLE / nc) if rank < nc else SELECT_SAMPLE
                     if pos < SELECT_SAMPLE:
-                        smp = S.samp
                         for i in range(SELECT_SAMPLE):
                             smp[i] = crat[(i * nc) // SELECT_SAMPLE + (nc // (2 * SELECT_SAMPLE))]
                         smp.sort()
                         first = smp[pos]
-                npass = _bfrt_select(crat, cdec, perm, S.pbuf, nc, target, first)
+                npass = _bfrt_select(crat, cdec, perm, pbuf, nc, target, first)
                 if npass < 0:
                     nc = 0  # every breakpoint passed, the row still violated: no entering variable
                     npass = 0
@@ -799,8 +811,8 @@ def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, in
                     cq = c
         if cq < 0:
             # Dual unbounded: the row cannot be satisfied.  Trust that only on a fresh inverse.
-            if S.ipar[I_SINCE] > 0:
-                S.ipar[I_SINCE] = REFACTOR_EVERY
+            if ipar[I_SINCE] > 0:
+                ipar[I_SINCE] = REFACTOR_EVERY
                 continue
             return INFEASIBLE, pivots, restarts
         q = cidx[cq]
@@ -809,8 +821,8 @@ def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, in
         # ---- entering column; the pivot element computed both ways must agree
         _column(S, q)
         if _pivot_mismatch(S, p, q):
-            if S.ipar[I_SINCE] > 0:
-                S.ipar[I_SINCE] = REFACTOR_EVERY
+            if ipar[I_SINCE] > 0:
+                ipar[I_SINCE] = REFACTOR_EVERY
                 continue
             if abs(col[p]) <= PIVOT_ABS:  # fresh inverse and still no usable pivot
                 return NUMERICAL_TROUBLE, pivots, restarts
@@ -839,7 +851,7 @@ def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, in
                 else:
                     for i in range(m):
                         v[i] += w[i] * dx
-            S.ipar[I_FLIPS] += npass
+            ipar[I_FLIPS] += npass
             for i in range(m):  # xB -= B^-1 (A_F dx_F)
                 acc = 0.0
                 for k in range(m):
@@ -853,9 +865,9 @@ def _dual_phase(S: State, budget: int, restarts_left: int) -> tuple[int, int, in
         if worst < -FLIP_TOL:
             for j in range(nv):
                 if j != q and (1.0 - 2.0 * status[j]) * dj[j] < -FLIP_TOL:
-                    S.cost[j] -= dj[j]
+                    cost[j] -= dj[j]
                     dj[j] = 0.0
-                    S.ipar[I_PERTURBED] = 1
+                    ipar[I_PERTURBED] = 1
 
         # ---- primal step: x_p goes to its bound, x_q enters
         bnd = lbp if sgn > 0.0 else ubp
@@ -880,15 +892,15 @@ def _primal_phase(S: State, budget: int) -> tuple[int, int]:
     """Primal simplex pivots from a primal feasible basis until no reduced cost has the wrong sign by
     more than CLEAN_DUAL_TOL (Dantzig pricing, Harris ratio test, bound flips of the entering
     variable).  Returns (status, pivots)."""
-    d = S.lo.size
-    m = S.ipar[I_M]
+    xB, dj, basis, status, col, alpha, lb, ub, ipar = S.xB, S.dj, S.basis, S.status, S.col, S.alpha, S.lb, S.ub, S.ipar
+    d = S.G.shape[1]
+    m = ipar[I_M]
     nv = d + 1 + m
     ptol = S.fpar[F_PTOL]
-    xB, dj, basis, status, col, alpha = S.xB, S.dj, S.basis, S.status, S.col, S.alpha
     pivots = 0
     degen = 0
     while True:
-        if S.ipar[I_SINCE] >= REFACTOR_EVERY:
+        if ipar[I_SINCE] >= REFACTOR_EVERY:
             if not _refactor(S, False):
                 return NUMERICAL_TROUBLE, pivots
         bland = degen >= DEGENERATE_LIMIT
@@ -921,11 +933,9 @@ def _primal_phase(S: State, budget: int) -> tuple[int, int]:
             rate = -dirq * col[i]
             j = basis[i]
             if rate < -tolpiv:
-                hmax = min(hmax, (xB[i] - S.lb[j] + ptol) / -rate)
-            elif rate > tolpiv:
-                ub = S.ub[j]
-                if ub < np.inf:
-                    hmax = min(hmax, (ub - xB[i] + ptol) / rate)
+                hmax = min(hmax, (xB[i] - lb[j] + ptol) / -rate)
+            elif rate > tolpiv and ub[j] < np.inf:
+                hmax = min(hmax, (ub[j] - xB[i] + ptol) / rate)
         # pass 2: among the rows blocking within hmax, the largest |rate| leaves.
         p = -1
         theta = np.inf
@@ -935,10 +945,10 @@ def _primal_phase(S: State, budget: int) -> tuple[int, int]:
             rate = -dirq * col[i]
             j = basis[i]
             if rate < -tolpiv:
-                ti = max(xB[i] - S.lb[j], 0.0) / -rate
+                ti = max(xB[i] - lb[j], 0.0) / -rate
                 low = True
-            elif rate > tolpiv and S.ub[j] < np.inf:
-                ti = max(S.ub[j] - xB[i], 0.0) / rate
+            elif rate > tolpiv and ub[j] < np.inf:
+                ti = max(ub[j] - xB[i], 0.0) / rate
                 low = False
             else:
                 continue
@@ -947,8 +957,8 @@ def _primal_phase(S: State, budget: int) -> tuple[int, int]:
                     p, theta, to_lower = i, ti, low
             elif ti <= hmax and abs(rate) > babs:
                 p, theta, babs, to_lower = i, ti, abs(rate), low
-        width = S.ub[q] - S.lb[q]
-        xq = S.lb[q] if status[q] == AT_LOWER else S.ub[q]
+        width = ub[q] - lb[q]
+        xq = lb[q] if status[q] == AT_LOWER else ub[q]
         if width <= theta:
             # the entering variable reaches its other bound first: flip it, no basis change
             if not width < np.inf:
@@ -961,15 +971,14 @@ def _primal_phase(S: State, budget: int) -> tuple[int, int]:
             continue
         _pivot_row(S, p)
         if _pivot_mismatch(S, p, q):
-            if S.ipar[I_SINCE] > 0:
-                S.ipar[I_SINCE] = REFACTOR_EVERY
+            if ipar[I_SINCE] > 0:
+                ipar[I_SINCE] = REFACTOR_EVERY
                 continue
             if abs(col[p]) <= PIVOT_ABS:
                 return NUMERICAL_TROUBLE, pivots
         mu = dj[q] / col[p]
         for j in range(nv):
-            if status[j] != BASIC:
-                dj[j] -= mu * alpha[j]
+            dj[j] -= mu * alpha[j]  # alpha is 0 at basic variables
         jp = basis[p]
         dj[jp] = -mu
         dj[q] = 0.0
@@ -995,26 +1004,35 @@ def load_problem(S: State, G: np.ndarray, r: np.ndarray, w: np.ndarray, lo: np.n
                  t_lo: float, t_cap: float) -> None:
     """Store an LP with m0 = len(r) rows (G (m0, d), r, w (m0,)) and its bounds, reset the counters
     and cold start (every u_k at lo_k; :func:`init` restarts with a hint)."""
-    d = S.lo.size
+    Slo, Shi, lb, ub, ipar = S.lo, S.hi, S.lb, S.ub, S.ipar
+    d = Slo.size
     m0 = r.size
     if m0 > S.G.shape[0]:
         raise ValueError("load_problem: more rows than the state's capacity")
-    if lo.size != d or hi.size != d or (m0 > 0 and G.shape[1] != d):
+    if lo.size != d or hi.size != d or (m0 > 0 and G.shape[1] != d) or w.size != m0:
         raise ValueError("load_problem: dimension mismatch")
+    if not (np.isfinite(t_lo) and np.isfinite(t_cap) and t_lo <= t_cap):
+        raise ValueError("load_problem: t_lo <= t_cap, both finite, is required")
+    for k in range(d):
+        if not (np.isfinite(lo[k]) and np.isfinite(hi[k]) and lo[k] <= hi[k]):
+            raise ValueError("load_problem: lo <= hi, all finite, is required")
+    for i in range(m0):
+        if not (np.isfinite(r[i]) and np.isfinite(w[i]) and np.all(np.isfinite(G[i]))):
+            raise ValueError("load_problem: rows must be finite")
     xscale = 0.0
     for k in range(d):
-        S.lo[k] = lo[k]
-        S.hi[k] = hi[k]
+        Slo[k] = lo[k]
+        Shi[k] = hi[k]
         xscale = max(xscale, abs(lo[k]), abs(hi[k]))
     if not xscale > 0.0:
         xscale = 1.0
-    S.lb[d] = t_lo
-    S.ub[d] = t_cap
+    lb[d] = t_lo
+    ub[d] = t_cap
     S.fpar[F_PTOL] = PRIMAL_FEAS * xscale
     for i in range(m0):
         _store_row(S, i, G[i], r[i], w[i])
-    S.ipar[:] = 0
-    S.ipar[I_M] = m0
+    ipar[:] = 0
+    ipar[I_M] = m0
     _cold_start(S, np.empty(0))
 
 
@@ -1029,80 +1047,87 @@ def init(S: State, hint: np.ndarray) -> None:
 def add_row(S: State, g: np.ndarray, rhs: float, wt: float) -> None:
     """Append the row g . u + wt * t <= rhs; its slack enters the basis (O(m^2 + d)).  Reduced costs
     are unchanged (the new multiplier is 0), so a dual feasible basis stays dual feasible."""
-    d = S.lo.size
-    m = S.ipar[I_M]
-    if m >= S.G.shape[0]:
+    G, Bi, basis, ipar = S.G, S.Binv, S.basis, S.ipar
+    d = G.shape[1]
+    m = ipar[I_M]
+    if m >= G.shape[0]:
         raise ValueError("add_row: state is full")
+    if g.size != d or not (np.isfinite(rhs) and np.isfinite(wt) and np.all(np.isfinite(g))):
+        raise ValueError("add_row: a finite row of size d is required")
     _fill_structural(S, False)  # current u, t (before the new row exists)
     _store_row(S, m, g, rhs, wt)
-    Bi = S.Binv
+    wm = S.w[m]
     for k in range(m + 1):
         Bi[m, k] = 0.0
         Bi[k, m] = 0.0
     Bi[m, m] = 1.0
     # B_new = [[B, 0], [a_B, 1]]  ->  inverse [[B^-1, 0], [-a_B B^-1, 1]]
     for i in range(m):
-        j = S.basis[i]
+        j = basis[i]
         if j < d:
-            coef = S.G[m, j]
+            coef = G[m, j]
         elif j == d:
-            coef = S.w[m]
+            coef = wm
         else:
             coef = 0.0
         if coef != 0.0:
             for k in range(m):
                 Bi[m, k] -= coef * Bi[i, k]
     xs = S.xs
-    acc = S.r[m] - S.w[m] * xs[d]
+    acc = S.r[m] - wm * xs[d]
     for k in range(d):
-        acc -= S.G[m, k] * xs[k]
+        acc -= G[m, k] * xs[k]
     S.xB[m] = acc
-    S.basis[m] = d + 1 + m
+    basis[m] = d + 1 + m
     S.status[d + 1 + m] = BASIC
     S.cost[d + 1 + m] = 0.0
     S.dj[d + 1 + m] = 0.0
-    S.ipar[I_M] = m + 1
+    ipar[I_M] = m + 1
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def copy_into(dst: State, src: State, first_row: int = 0) -> None:
-    """dst := src (the m-row part only; dst's statistics counters are kept, see ``I_*``).  Rows
-    ``[:first_row]`` of G, r, w are not copied: pass the parent's row count when restoring a parent into
-    a state that descends from it (same rows).  O(m^2 + (m - first_row) d + d)."""
-    d = src.lo.size
-    m = src.ipar[I_M]
-    if m > dst.G.shape[0] or dst.lo.size != d:
+def copy_into(dst: State, src: State, first_row: int) -> None:
+    """dst := src (the m-row part only; dst's statistics counters ``I_PIVOTS``... are kept).  Rows
+    ``[:first_row]`` of G, r, w are not copied: 0 for a full copy, the parent's row count when restoring
+    a parent into a state that descends from it (same rows).  O(m^2 + (m - first_row) d + d)."""
+    sG, dG, sipar, dipar = src.G, dst.G, src.ipar, dst.ipar
+    d = sG.shape[1]
+    m = sipar[I_M]
+    if m > dG.shape[0] or dG.shape[1] != d:
         raise ValueError("copy_into: destination too small or of another dimension")
+    sr, sw, ss, dr, dw, ds = src.r, src.w, src.rowscale, dst.r, dst.w, dst.rowscale
     for i in range(first_row, m):
         for k in range(d):
-            dst.G[i, k] = src.G[i, k]
-        dst.r[i] = src.r[i]
-        dst.w[i] = src.w[i]
-        dst.rowscale[i] = src.rowscale[i]
+            dG[i, k] = sG[i, k]
+        dr[i] = sr[i]
+        dw[i] = sw[i]
+        ds[i] = ss[i]
+    slb, sub, dlb, dub = src.lb, src.ub, dst.lb, dst.ub
     for k in range(d + 1):
-        dst.lb[k] = src.lb[k]
-        dst.ub[k] = src.ub[k]
+        dlb[k] = slb[k]
+        dub[k] = sub[k]
     dst.fpar[:] = src.fpar
-    # the basis-defining entries; dst keeps its own statistics (pivots, flips, ...) accumulating
-    dst.ipar[I_M] = m
-    dst.ipar[I_SINCE] = src.ipar[I_SINCE]
-    dst.ipar[I_PERTURBED] = src.ipar[I_PERTURBED]
-    dst.ipar[I_CLEANUP] = src.ipar[I_CLEANUP]
+    for k in range(I_PIVOTS):  # the basis-defining entries; dst's statistics keep accumulating
+        dipar[k] = sipar[k]
+    sB, dB, sbas, dbas, sx, dx = src.Binv, dst.Binv, src.basis, dst.basis, src.xB, dst.xB
     for i in range(m):
-        dst.basis[i] = src.basis[i]
-        dst.xB[i] = src.xB[i]
+        dbas[i] = sbas[i]
+        dx[i] = sx[i]
         for k in range(m):
-            dst.Binv[i, k] = src.Binv[i, k]
+            dB[i, k] = sB[i, k]
+    sst, dst_, sc, dc, sd, dd = src.status, dst.status, src.cost, dst.cost, src.dj, dst.dj
     for j in range(d + 1 + m):
-        dst.status[j] = src.status[j]
-        dst.cost[j] = src.cost[j]
-        dst.dj[j] = src.dj[j]
+        dst_[j] = sst[j]
+        dc[j] = sc[j]
+        dd[j] = sd[j]
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def solve(S: State, max_pivots: int = MAX_PIVOTS) -> int:
-    """Re-optimise from the state's basis (dual feasible, or pending clean-up); returns OPTIMAL,
-    ITERATION_LIMIT, INFEASIBLE or NUMERICAL_TROUBLE.  Each pivot costs O(m d + m^2)."""
+def solve(S: State, max_pivots: int) -> int:
+    """Re-optimise from the state's basis (dual feasible, or pending clean-up) with at most
+    ``max_pivots`` pivots (e.g. MAX_PIVOTS); returns OPTIMAL, ITERATION_LIMIT, INFEASIBLE or
+    NUMERICAL_TROUBLE.  Each pivot costs O(m d + m^2)."""
+    ipar = S.ipar
     ptol = S.fpar[F_PTOL]
     pivots = 0
     restarts = 0
@@ -1113,37 +1138,38 @@ def solve(S: State, max_pivots: int = MAX_PIVOTS) -> int:
         restarts += rs
         if result != OPTIMAL:
             break
-        if S.ipar[I_PERTURBED] == 1:
+        if ipar[I_PERTURBED] == 1:
             _true_costs(S)
             _recompute_duals(S)
-            S.ipar[I_PERTURBED] = 0
-            S.ipar[I_CLEANUP] = 1
-        if S.ipar[I_CLEANUP] == 0:
+            ipar[I_PERTURBED] = 0
+            ipar[I_CLEANUP] = 1
+        if ipar[I_CLEANUP] == 0:
             break
         result, pv = _primal_phase(S, max_pivots - pivots)
         pivots += pv
-        S.ipar[I_PRIMAL] += pv
+        ipar[I_PRIMAL] += pv
         if result != OPTIMAL:
             break
-        S.ipar[I_CLEANUP] = 0
+        ipar[I_CLEANUP] = 0
         if _primal_infeasibility(S) <= ptol:
             break
         # rounding pushed a basic variable out of bounds during the clean-up: back to the dual phase
         if _flip_wrong_signs(S) > 0:
             _recompute_primal(S)
         result = NUMERICAL_TROUBLE
-    S.ipar[I_LAST] = pivots
+    ipar[I_LAST] = pivots
     return result
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def solution(S: State, u_out: np.ndarray) -> float:
     """u_out[:d] := the basic solution's u; returns its t (nonbasic at bounds, basic from xB)."""
-    d = S.lo.size
     _fill_structural(S, False)
+    xs = S.xs
+    d = xs.size - 1
     for k in range(d):
-        u_out[k] = S.xs[k]
-    return S.xs[d]
+        u_out[k] = xs[k]
+    return xs[d]
 
 
 @njit(cache=True, fastmath=_FASTMATH)
@@ -1151,19 +1177,20 @@ def duals(S: State, y_out: np.ndarray) -> None:
     """y_out[:m] := the basis's row multipliers y = c_B B^-1 of max t (true costs) for the caller's
     (unscaled) rows: row ``t`` of B^-1, or 0 while t is nonbasic.  y >= 0 (up to the dual tolerances)
     at an optimal basis."""
+    Binv, rowscale = S.Binv, S.rowscale
     m = S.ipar[I_M]
     pt = _t_position(S)
     for i in range(m):
-        y_out[i] = S.Binv[pt, i] * S.rowscale[i] if pt >= 0 else 0.0
+        y_out[i] = Binv[pt, i] * rowscale[i] if pt >= 0 else 0.0
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@njit(cache=True)
 def num_rows(S: State) -> int:
     """Rows in use."""
     return S.ipar[I_M]
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@njit(cache=True)
 def last_pivots(S: State) -> int:
     """Pivots of the last :func:`solve`."""
     return S.ipar[I_LAST]
@@ -1251,16 +1278,17 @@ def solve_margin_lp(G: np.ndarray, r: np.ndarray, w: np.ndarray, lo: np.ndarray,
 
 @njit(cache=True)
 def install_basis(S: State, basis: np.ndarray, status: np.ndarray) -> bool:
-    """Make ``basis`` (len m, the variable basic in each row position) with nonbasic ``status`` (len
-    d + 1 + m) the state's basis: true costs, inverse, reduced costs and primal values recomputed from
-    scratch, boxed variables flipped to their dual feasible bounds.  False when that basis is singular
-    or a slack is dual infeasible (the caller then cold starts with :func:`init`)."""
+    """Make ``basis`` (length m, the variable basic in each row position) with nonbasic positions
+    ``status`` (length d + 1 + m) the state's basis: true costs, inverse, reduced costs and primal values
+    recomputed from scratch, boxed variables moved to their dual feasible bounds.  False when that basis
+    is singular or a slack is dual infeasible (the caller then cold starts with :func:`init`)."""
     d = S.lo.size
     m = S.ipar[I_M]
+    bas, stat = S.basis, S.status
     for i in range(m):
-        S.basis[i] = basis[i]
+        bas[i] = basis[i]
     for j in range(d + 1 + m):
-        S.status[j] = status[j]
+        stat[j] = status[j]
     _true_costs(S)
     S.ipar[I_PERTURBED] = 0
     S.ipar[I_CLEANUP] = 0
