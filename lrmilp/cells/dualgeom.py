@@ -158,7 +158,7 @@ class DualSearch:
         lp.copy_into(S, node.S, 0)
         row = np.empty(self.d)
         for j in rows[:nrow]:
-            ds._add_row(S, A, c, int(j), 1 if sig[j] > 0 else 0, row)
+            ds.add_row(S, A, c, int(j), 1 if sig[j] > 0 else 0, row)
         m = node.m + nrow
         if not lp.install_basis(S, basis[:m], status[:self.d + 1 + m]):
             lp.init(S, w)  # a singular basis after rounding: cold start at the witness
