@@ -7,6 +7,7 @@ search (a progress line on stderr) before signalling, and every wait below only 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -40,11 +41,13 @@ class Child:
     def pid(self) -> int:
         return self.proc.pid
 
-    def wait_for_stderr(self, needle: bytes, *, count: int = 1) -> None:
-        """Block until stderr holds ``needle`` ``count`` times (AssertionError if the child exits first
-        or after :data:`HANG_SECONDS`)."""
+    def wait_for_stderr(self, needle: "bytes | re.Pattern[bytes]", *, count: int = 1) -> None:
+        """Block until stderr holds ``needle`` (bytes, or a compiled regex) ``count`` times (AssertionError
+        if the child exits first or after :data:`HANG_SECONDS`)."""
         end = time.monotonic() + HANG_SECONDS
-        while bytes(self.err).count(needle) < count:
+        seen = ((lambda: len(needle.findall(bytes(self.err)))) if isinstance(needle, re.Pattern)
+                else (lambda: bytes(self.err).count(needle)))
+        while seen() < count:
             assert self.proc.poll() is None, f"child exited early: {bytes(self.err)[-500:]!r}"
             assert time.monotonic() < end, f"no {needle!r} on stderr: {bytes(self.err)[-500:]!r}"
             time.sleep(0.05)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import stat
@@ -259,13 +260,18 @@ def _regions(net, dom, path) -> list[dict]:
 
 # --- signals and processes -----------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def long_net(tmp_path_factory) -> Path:
-    """A net whose count takes over a minute: every signal test interrupts it."""
+@pytest.fixture
+def long_net(tmp_path_factory, numba_cache) -> Path:
+    """A net whose count takes many seconds (16 inputs: the compiled geometry, loaded from the cache the
+    session built, not compiled in the child): every signal test interrupts it."""
     return net_file(tmp_path_factory.mktemp("long"), widths=(16, 11, 11), name="long.npz")
 
 
-def _interrupt(args: list, sig: int, needle: bytes = b"regions ") -> tuple[dict, list[int], Child]:
+REGIONS_FOUND = re.compile(rb"regions [1-9]")
+"""A progress line of a count that has found regions (a signal before the first would count none)."""
+
+
+def _interrupt(args: list, sig: int, needle: "bytes | re.Pattern[bytes]" = REGIONS_FOUND) -> tuple[dict, list[int], Child]:
     child = Child(*map(str, args), "--json", "--progress")
     child.wait_for_stderr(needle)  # the search is running, whatever the machine's load
     workers = children(child.pid)

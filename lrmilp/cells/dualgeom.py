@@ -195,11 +195,11 @@ def explore(enum: "TreeEnumerator", search: DualSearch, k: int, M: np.ndarray, m
     if fuse:
         nxt = enum.layers[k + 1]
         W = nxt.matrix
-        W = np.ascontiguousarray(W.toarray() if hasattr(W, "toarray") else W, dtype=float)
-        bias = np.ascontiguousarray(nxt.bias, dtype=float)
-        glo = np.ascontiguousarray(enum.bounds.lower[k + 1], dtype=float)
-        ghi = np.ascontiguousarray(enum.bounds.upper[k + 1], dtype=float)
-        A1, c1 = np.ascontiguousarray(A), np.ascontiguousarray(c)
+        W = np.array(W.toarray() if hasattr(W, "toarray") else W, dtype=float, order="C")  # writable: one signature
+        bias = np.array(nxt.bias, dtype=float)
+        glo = np.array(enum.bounds.lower[k + 1], dtype=float)
+        ghi = np.array(enum.bounds.upper[k + 1], dtype=float)
+        A1, c1 = np.array(A, dtype=float, order="C"), np.array(c, dtype=float)
         ws2, frames2 = search.workspace(k + 1, W.shape[0])
         done = search.done_buffer(n)
         ndone = np.zeros(1, np.int64)
