@@ -1,6 +1,7 @@
 """Certified XOR lower bounds against exact counts and sampling, on the same nets in one run.
 
-Nets: the random MLPs of ``benchmarks/count.py`` (same seed and weights), box [-1, 1]^n0.  For each
+Nets: the random MLPs of ``benchmarks/count.py`` (same seed and weights) over [-1, 1]^n0, or model
+files over the box they store (``models/digits-mlp-64-11-11-10.npz``: [0, 1]^64).  For each
 net this prints the exact count (tree) and its time, the certified XOR bound with its confidence
 and time (tree oracle by default; ``--methods tree,milp,scip`` adds the MILP oracles), and the
 sampling estimate (distinct patterns of uniform samples) with its time; then bound / exact and
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from count import make_net  # noqa: E402  (the count benchmark's nets and weights)
+from vs_naive import load  # noqa: E402  (random nets of benchmarks/count.py by widths, or model files)
 
 
 def run(args: argparse.Namespace) -> list[dict]:
@@ -36,8 +37,8 @@ def run(args: argparse.Namespace) -> list[dict]:
     known = json.loads(Path(args.exact_from).read_text()) if args.exact_from else {}
     rows = []
     for name in args.nets.split(","):
-        net = make_net(name)
-        dom = Box(-1, 1, net.input_dim)
+        net, lo, hi = load(name)
+        dom = Box(lo, hi, net.input_dim)
         row = {"net": name}
         if name in known:
             row.update(exact=known[name]["regions"], exact_seconds=known[name]["seconds"], exact_note="from file")
@@ -97,7 +98,7 @@ def main() -> None:
     if args.save:
         Path(args.save).write_text(json.dumps(rows, indent=1))
     methods = args.methods.split(",")
-    print(f"random nets of benchmarks/count.py, box [-1,1]^n0; confidence {args.confidence}, "
+    print(f"random nets of benchmarks/count.py over [-1,1]^n0, model files over their box; confidence {args.confidence}, "
           f"{args.trials} trials per level, seed {args.seed}")
     print(table(rows, methods, args.samples))
     for r in rows:
