@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .cells import geometry_class
 from .counting import tree_bounds
 from .domains import Domain
 from .search import TreeSearch
@@ -65,8 +66,8 @@ class TreeOracle:
     """The one-tree enumerator with parity propagation, stopped at the first region."""
 
     def __init__(self, net: Network, domain: Domain, *, tol: float | None = None, bounds=None,
-                 bound_method: str = "lp") -> None:
-        self.net, self.domain = net, domain
+                 bound_method: str = "lp", geometry: str = "auto") -> None:
+        self.net, self.domain, self.geometry = net, domain, geometry
         self.tolerance = resolve_tolerance(net, domain, tol)
         self.tol, self.tol_meaning = self.tolerance.tol, self.tolerance.meaning
         self.bounds = bounds if bounds is not None else tree_bounds(net, domain, bound_method=bound_method)
@@ -79,7 +80,7 @@ class TreeOracle:
             return INFEASIBLE, None  # the XORs contradict each other: no pattern at all
         found = []
         enum = TreeSearch(self.net, self.domain, tol=self.tolerance, bounds=self.bounds, parity=state, max_regions=1,
-                              time_limit=time_limit, on_region=lambda p, u, r: found.append(p))
+                          time_limit=time_limit, on_region=lambda p, u, r: found.append(p), geometry=self.geometry)
         enum.run()
         self.lps += enum.stats.lps
         if found:
@@ -185,7 +186,8 @@ class ScipOracle(_SolverOracle):
             m.addCons(quicksum((1 - v) if b else v for v, b in zip(zs, on)) >= 1)
 
 
-def make_oracle(net: Network, domain: Domain, *, method: str = "tree", tol: float | None = None, bounds=None):
+def make_oracle(net: Network, domain: Domain, *, method: str = "tree", tol: float | None = None, bounds=None,
+                geometry: str = "auto"):
     """A feasibility oracle ``oracle(system, time_limit=...) -> (status, pattern)`` for ``method``.
 
     Parameters
@@ -198,6 +200,8 @@ def make_oracle(net: Network, domain: Domain, *, method: str = "tree", tol: floa
         The region tolerance.
     bounds : Bounds, optional
         The tree's bounds (default :func:`lrmilp.counting.tree_bounds`).
+    geometry : str
+        The tree's cell geometry (:data:`lrmilp.cells.NAMES`; ``method="tree"`` only).
 
     Returns
     -------
@@ -222,7 +226,7 @@ def make_oracle(net: Network, domain: Domain, *, method: str = "tree", tol: floa
     """
     one_of("method", method, METHODS, what="lower-bound method")
     if method == "tree":
-        return TreeOracle(net, domain, tol=tol, bounds=bounds)
+        return TreeOracle(net, domain, tol=tol, bounds=bounds, geometry=geometry)
     if method == "milp":
         return HighsOracle(net, domain, tol=tol)
     return ScipOracle(net, domain, tol=tol)
@@ -369,7 +373,8 @@ def resolve_alpha(*, trials: int, confidence: float | None, alpha: float | None)
 def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start: int = 1, trials: int = DEFAULT_TRIALS,
                 confidence: float | None = None, alpha: float | None = None, density: float = DEFAULT_DENSITY,
                 method: str = "tree", time_limit: float | None = None, seed: int = 0, tol: float | None = None,
-                progress: bool | None = None, jobs: int = 1, dask: str | None = None) -> LowerBoundResult:
+                progress: bool | None = None, jobs: int = 1, dask: str | None = None,
+                geometry: str = "auto") -> LowerBoundResult:
     """A lower bound on the region count of ``net`` over ``domain`` with a stated confidence (module doc).
 
     ``xors=K`` tests level K only; otherwise levels ``start``, ``start + 1``, ... are searched upward
@@ -407,6 +412,8 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
         Run each level's trials on this many processes (the same result as one by one).
     dask : str, optional
         Run the trials on Dask: ``"local"`` or a scheduler address.
+    geometry : str
+        The cell geometry of the tree oracle's searches (``"auto"``: as a count would choose).
 
     Returns
     -------
@@ -438,6 +445,7 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     jobs = int_at_least("jobs", jobs, 1)
     dask = dask_address("dask", dask)
     one_of("method", method, METHODS, what="lower-bound method")
+    geometry_class(geometry, domain, parity=True)  # an unknown name, or a domain it cannot handle: InputError
     alpha, conf = resolve_alpha(trials=trials, confidence=confidence, alpha=alpha)
     net = balanced(net)  # exact power-of-two rescaling: the same regions, no overflow in norms
     if not net.relu_layers:
@@ -448,7 +456,7 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     bounds = tree_bounds(net, domain)
     lo, hi = bounds.flat()
     candidates = np.flatnonzero((lo < 0) & (hi > 0))
-    oracle = make_oracle(net, domain, method=method, tol=tol, bounds=bounds)
+    oracle = make_oracle(net, domain, method=method, tol=tol, bounds=bounds, geometry=geometry)
     runner = _Trials(oracle, jobs=jobs, dask=dask)
     bar = Progress("lower-bound", progress=progress)
     rng = np.random.default_rng(seed)

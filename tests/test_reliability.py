@@ -271,10 +271,20 @@ REGIONS_FOUND = re.compile(rb"regions [1-9]")
 """A progress line of a count that has found regions (a signal before the first would count none)."""
 
 
-def _interrupt(args: list, sig: int, needle: "bytes | re.Pattern[bytes]" = REGIONS_FOUND) -> tuple[dict, list[int], Child]:
+def _workers(child: Child, expected: int) -> list[int]:
+    """The child's worker processes once there are ``expected`` of them (a count runs its root task
+    itself and forks its workers after it), or whatever there are after HANG_SECONDS."""
+    end = time.monotonic() + HANG_SECONDS
+    while len(workers := children(child.pid)) < expected and time.monotonic() < end:
+        time.sleep(0.05)
+    return workers
+
+
+def _interrupt(args: list, sig: int, needle: "bytes | re.Pattern[bytes]" = REGIONS_FOUND, *,
+               workers: int = 0) -> tuple[dict, list[int], Child]:
     child = Child(*map(str, args), "--json", "--progress")
     child.wait_for_stderr(needle)  # the search is running, whatever the machine's load
-    workers = children(child.pid)
+    workers = _workers(child, workers)
     child.proc.send_signal(sig)
     code, out, err = child.finish()
     assert code == 0 and "Traceback" not in err, err
@@ -285,7 +295,7 @@ def _interrupt(args: list, sig: int, needle: "bytes | re.Pattern[bytes]" = REGIO
 def test_sigterm_prints_partial_result_and_leaves_no_worker(long_net, tmp_path, jobs):
     out = tmp_path / "r.jsonl"
     res, workers, _ = _interrupt(["count", long_net, "--jobs", jobs, "--task-budget", "0.2", "--regions-out", out],
-                                 signal.SIGTERM)
+                                 signal.SIGTERM, workers=jobs if jobs > 1 else 0)
     assert res["complete"] is False and res["stopped"] == "interrupted" and res["regions"] > 0
     assert sum(1 for _ in read_regions(out)) == res["regions"]  # the file holds exactly the count
     assert len(workers) == (jobs if jobs > 1 else 0) and wait_gone(workers) == []
@@ -326,7 +336,7 @@ def test_interrupt_never_separates_count_and_regions_file(tmp_path, monkeypatch,
 def test_sigkill_of_parent_kills_workers(long_net):
     child = Child("count", str(long_net), "--jobs", "2", "--task-budget", "0.2", "--progress")
     child.wait_for_stderr(b"tasks ")
-    workers = children(child.pid)
+    workers = _workers(child, 2)
     assert len(workers) == 2
     child.proc.kill()
     assert wait_gone(workers) == []

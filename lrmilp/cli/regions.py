@@ -174,17 +174,19 @@ def count(model, trust, box, box_file, unbounded, method, geometry, tol, jobs, d
 @click.option("--jobs", type=int, default=1, show_default=True,
               help="Run each level's trials on this many processes (or Dask LocalCluster workers).")
 @click.option("--dask", default=None, metavar="local|tcp://HOST:PORT", help="Run the trials on Dask.")
+@click.option("--geometry", default="auto", show_default=True, metavar="NAME",
+              help="The tree oracle's cells (as for lrmilp count).")
 @progress_option
 @json_option
 def lower_bound_cmd(model, trust, box, box_file, unbounded, xors, start, trials, confidence, alpha, density, method,
-                    time_limit, seed, tol, jobs, dask, progress, as_json):
+                    time_limit, seed, tol, jobs, dask, geometry, progress, as_json):
     """A lower bound on the region count with a stated confidence, from random XOR constraints."""
     from ..lowerbound import lower_bound
     net = load(model, trust)
     dom = get_domain(net, box, box_file, unbounded)
     res = lower_bound(net, dom, xors=xors, start=start, trials=trials, confidence=confidence, alpha=alpha,
                       density=density, method=method, time_limit=time_limit, seed=seed, tol=tol, jobs=jobs, dask=dask,
-                      progress=progress).to_dict()
+                      progress=progress, geometry=geometry).to_dict()
 
     def human(r):
         how = (f"{r['trials']} trials per level passed up to {r['level']} XORs (alpha {r['alpha']:.3f})"

@@ -111,7 +111,8 @@ def count_parallel(net: Network, domain: Domain, *, tol: Tolerance, jobs: int, b
             resumed.append(key)
             totals.add(TreeStats.from_dict(rec["stats"]))
             stack.extend(rec["children"])
-    workers = Workers(jobs, dask=dask, context=ctx, inline=True)
+    # The root task runs here: a count that ends within its first budget never forks a worker.
+    workers = Workers(jobs, dask=dask, context=ctx, inline=True, first_inline=True)
     run = _Run(workers, journal, totals, budget, domain, collect)
     bar = Progress("count", progress=progress)
     try:

@@ -91,6 +91,10 @@ class Workers:
         What every task receives first.
     inline : bool
         With one job and no Dask, run the tasks in this process rather than in one worker.
+    first_inline : bool
+        Local workers only: the first task runs in this process, and the workers are forked when the
+        second is submitted, so work that ends within its first task never starts a process (forking
+        and reaping a pool costs more than a small count).
 
     Examples
     --------
@@ -99,8 +103,11 @@ class Workers:
     10
     """
 
-    def __init__(self, jobs: int, *, dask: str | None = None, context: Any = None, inline: bool = False) -> None:
+    def __init__(self, jobs: int, *, dask: str | None = None, context: Any = None, inline: bool = False,
+                 first_inline: bool = False) -> None:
         self.client = self.cluster = None
+        self.context = context
+        self.first_inline = False
         if dask is not None:
             self.client, self.cluster = connect_dask(dask, jobs=jobs)
             self.kind = "dask"
@@ -111,10 +118,17 @@ class Workers:
             self.kind, self.size, self.ref, self.executor = "inline", 1, context, InlineExecutor()
         else:
             self.kind, self.size, self.ref = "local", jobs, None  # the context lives in each worker
-            self.executor = fork_pool(jobs, context)
+            self.first_inline = first_inline
+            self.executor = InlineExecutor() if first_inline else fork_pool(jobs, context)
 
     def submit(self, fn: Callable, *args) -> Future:
-        """Run ``fn(context, *args)`` on a worker (at once, in this process, when inline)."""
+        """Run ``fn(context, *args)`` on a worker (at once, in this process, when inline or the first task
+        of ``first_inline`` workers)."""
+        if self.first_inline:
+            self.first_inline = False
+            return self.executor.submit(in_context, fn, self.context, *args)
+        if isinstance(self.executor, InlineExecutor) and self.kind == "local":
+            self.executor = fork_pool(self.size, self.context)  # the second task: now the workers start
         return self.executor.submit(in_context, fn, self.ref, *args)
 
     def cancel_queued(self, futures) -> None:
