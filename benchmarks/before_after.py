@@ -100,7 +100,7 @@ def main() -> None:
 
 def report(results: dict[str, list[dict]], path: str | None) -> None:
     names = list(results["before"][0])
-    print(f"| run | regions before | regions after | s before (median) | s after (median) | after/before |")
+    print("| run | regions before | regions after | s before (median) | s after (median) | after/before |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     worst = 0.0
     mismatched = []

@@ -37,18 +37,18 @@ import numpy as np
 from .cells import geometry_class
 from .counting import tree_bounds
 from .domains import Domain
-from .search import TreeSearch
-from .tolerance import resolve_tolerance
-from .errors import InputError, SolverUnavailable
+from .errors import InputError
 from .interrupts import stop_signals
 from .network import Network, balanced
+from .oracles import (DEFAULT_WITNESS_SAMPLES, FEASIBLE, INFEASIBLE, METHODS, UNKNOWN, HighsOracle, ScipOracle,
+                      TreeOracle, Witnesses, make_oracle)
 from .parallel import Workers
-from .parity import ParityState, XorSystem
+from .parity import XorSystem
 from .progress import Progress
+from .tolerance import resolve_tolerance
 from .validation import (dask_address, in_open_interval, int_at_least, one_of, optional_int_at_least,
                          optional_positive_finite, positive_finite)
 
-METHODS = ("tree", "milp", "scip")
 DEFAULT_TRIALS = 10
 DEFAULT_CONFIDENCE = 0.99
 DEFAULT_DENSITY = 0.5
@@ -57,179 +57,9 @@ RULE = ("levels k = start, start+1, ... are tested with r trials of k random XOR
         "failed trial; if every trial at level L found a region, #regions >= floor(2^(L - alpha)) with confidence "
         ">= 1 - 2^(-alpha r)")
 
-FEASIBLE, INFEASIBLE, UNKNOWN = "feasible", "infeasible", "unknown"
-
-
-# --- feasibility oracles: does some region satisfy the XORs? ---------------------------------------
-
-class TreeOracle:
-    """The one-tree enumerator with parity propagation, stopped at the first region."""
-
-    def __init__(self, net: Network, domain: Domain, *, tol: float | None = None, bounds=None,
-                 bound_method: str = "lp", geometry: str = "auto") -> None:
-        self.net, self.domain, self.geometry = net, domain, geometry
-        self.tolerance = resolve_tolerance(net, domain, tol)
-        self.tol, self.tol_meaning = self.tolerance.tol, self.tolerance.meaning
-        self.bounds = bounds if bounds is not None else tree_bounds(net, domain, bound_method=bound_method)
-        self.lps = 0
-
-    def __call__(self, system: XorSystem, *, time_limit: float | None = None) -> tuple[str, np.ndarray | None]:
-        """(status, pattern of a region satisfying ``system`` or None)."""
-        state = ParityState.of(system)
-        if state is None:
-            return INFEASIBLE, None  # the XORs contradict each other: no pattern at all
-        found = []
-        enum = TreeSearch(self.net, self.domain, tol=self.tolerance, bounds=self.bounds, parity=state, max_regions=1,
-                          time_limit=time_limit, on_region=lambda p, u, r: found.append(p), geometry=self.geometry)
-        enum.run()
-        self.lps += enum.stats.lps
-        if found:
-            return FEASIBLE, found[0]
-        if enum.stopped == "interrupted":  # not an infeasible trial: the whole search is being stopped
-            raise KeyboardInterrupt
-        return (UNKNOWN, None) if enum.stopped == "time_limit" else (INFEASIBLE, None)
-
-
-class _SolverOracle:
-    """Shared set-up of the MILP oracles: the two-sided big-M model of :mod:`lrmilp.counting.solvers`
-    (LP bounds), searched for patterns with margin >= search_tol, each decided by the counting rule."""
-
-    def __init__(self, net: Network, domain: Domain, *, tol: float | None = None) -> None:
-        from .counting.model import default_search_tol, solver_model
-        self.net, self.domain = net, domain
-        self.tolerance = resolve_tolerance(net, domain, tol)
-        self.tol, self.tol_meaning = self.tolerance.tol, self.tolerance.meaning
-        self.search_tol = default_search_tol(self.tolerance)
-        self.model, self.info = solver_model(net, domain, search_tol=self.search_tol)
-        self.lps = 0
-
-    def _setup(self, model, deadline: float | None, found: list):
-        from .counting.model import PatternCheck, SolverSetup
-        z = model.groups["z"]
-        check = PatternCheck(self.net, self.domain, self.tolerance, lambda p, u, r: found.append(p))
-        return SolverSetup(model, z, np.flatnonzero(model.lb[z] < model.ub[z]), int(model.groups["f"][0]),
-                      model.groups["u"], self.search_tol, check, deadline, 1, False, {})
-
-
-class HighsOracle(_SolverOracle):
-    """HiGHS on the model plus sum z - 2 w = b per XOR (:func:`lrmilp.formulations.parity.with_parity`),
-    with the no-good loop of the ``milp`` counter cut short at the first confirmed region."""
-
-    def __call__(self, system: XorSystem, *, time_limit: float | None = None) -> tuple[str, np.ndarray | None]:
-        from .counting.solvers import count_milp
-        from .formulations.parity import with_parity
-        if ParityState.of(system) is None:
-            return INFEASIBLE, None
-        found: list = []
-        deadline = None if time_limit is None else time.perf_counter() + time_limit
-        out = count_milp(self._setup(with_parity(self.model, system), deadline, found))
-        self.lps += out.solves
-        if found:
-            return FEASIBLE, found[0]
-        return (UNKNOWN, None) if out.stopped else (INFEASIBLE, None)
-
-
-class ScipOracle(_SolverOracle):
-    """SCIP on the model (f >= tol) plus its native XOR constraints; a pattern SCIP returns is
-    confirmed by the exact pattern LP, and cut off by a no-good if its margin is not above tol."""
-
-    def __init__(self, net: Network, domain: Domain, *, tol: float | None = None) -> None:
-        try:
-            import pyscipopt  # noqa: F401
-        except ImportError:
-            raise SolverUnavailable("method 'scip' needs PySCIPOpt, which is not installed (pip install pyscipopt)"
-                                    ) from None
-        super().__init__(net, domain, tol=tol)
-
-    def __call__(self, system: XorSystem, *, time_limit: float | None = None) -> tuple[str, np.ndarray | None]:
-        from pyscipopt import quicksum
-
-        from .counting.model import SOLVER_FEASTOL
-        from .formulations.backends import to_scip
-        from .formulations.parity import add_scip_xors
-        if ParityState.of(system) is None:
-            return INFEASIBLE, None
-        t0 = time.perf_counter()
-        found: list = []
-        s = self._setup(self.model, None, found)
-        m, xs = to_scip(s.feasibility_model())
-        add_scip_xors(m, xs, self.model, system)
-        m.setParam("numerics/feastol", SOLVER_FEASTOL)
-        m.setParam("limits/solutions", 1)  # any region will do
-        # SCIP 10's presolving of XOR constraints is unsound here: on small random systems it returned
-        # solutions violating an XOR (7 of 120, checkSol still accepting them) and, with pairwise
-        # presolving off, still declared a feasible system infeasible (1 of 180).  With no XOR
-        # presolving rounds: 0 of 480 and 0 of 180 (other presolvers stay on).
-        m.setParam("constraints/xor/maxprerounds", 0)
-        lp = s.check
-        zs = [xs[int(j)] for j in s.z[s.unstable]]
-        while True:
-            if time_limit is not None:
-                rem = time_limit - (time.perf_counter() - t0)
-                if rem <= 0:
-                    return UNKNOWN, None
-                m.setParam("limits/time", rem)
-            m.optimize()
-            self.lps += int(m.getNLPs())
-            status = m.getStatus()
-            if status == "infeasible":
-                return INFEASIBLE, None
-            if m.getNSols() == 0:
-                if status in ("timelimit", "userinterrupt"):
-                    return UNKNOWN, None
-                raise RuntimeError(f"SCIP stopped with status '{status}' and no solution")
-            pattern = np.array([m.getVal(xs[int(j)]) for j in s.z]) > 0.5
-            if lp.confirm(pattern):
-                return FEASIBLE, pattern
-            on = pattern[s.unstable]  # a margin of tol only through solver tolerances: cut it off
-            m.freeTransform()
-            m.addCons(quicksum((1 - v) if b else v for v, b in zip(zs, on)) >= 1)
-
-
-def make_oracle(net: Network, domain: Domain, *, method: str = "tree", tol: float | None = None, bounds=None,
-                geometry: str = "auto"):
-    """A feasibility oracle ``oracle(system, time_limit=...) -> (status, pattern)`` for ``method``.
-
-    Parameters
-    ----------
-    net, domain
-        The (balanced) network and its domain.
-    method : {"tree", "milp", "scip"}
-        The one-tree search with parity propagation, HiGHS on the XORs' linear form, or SCIP's native XORs.
-    tol : float, optional
-        The region tolerance.
-    bounds : Bounds, optional
-        The tree's bounds (default :func:`lrmilp.counting.tree_bounds`).
-    geometry : str
-        The tree's cell geometry (:data:`lrmilp.cells.NAMES`; ``method="tree"`` only).
-
-    Returns
-    -------
-    callable
-        A :class:`TreeOracle`, :class:`HighsOracle` or :class:`ScipOracle`.
-
-    Raises
-    ------
-    InputError
-        An unknown ``method``.
-    SolverUnavailable
-        ``scip`` without PySCIPOpt.
-
-    Examples
-    --------
-    >>> from lrmilp import random_mlp
-    >>> from lrmilp.domains import Box
-    >>> from lrmilp.parity import XorSystem
-    >>> oracle = make_oracle(random_mlp([2, 4], seed=0), Box(-1, 1, 2))
-    >>> oracle(XorSystem((), ()))[0]  # no XOR: any region will do
-    'feasible'
-    """
-    one_of("method", method, METHODS, what="lower-bound method")
-    if method == "tree":
-        return TreeOracle(net, domain, tol=tol, bounds=bounds, geometry=geometry)
-    if method == "milp":
-        return HighsOracle(net, domain, tol=tol)
-    return ScipOracle(net, domain, tol=tol)
+__all__ = ["DEFAULT_WITNESS_SAMPLES", "FEASIBLE", "HighsOracle", "INFEASIBLE", "LowerBoundResult", "METHODS",
+           "ScipOracle", "TreeOracle", "UNKNOWN", "Witnesses", "floor_pow2", "lower_bound", "make_oracle",
+           "resolve_alpha"]
 
 
 # --- running a level's trials: here, on local processes, or on Dask --------------------------------
@@ -298,6 +128,8 @@ class LowerBoundResult:
     stopped: str | None  # why the search ended: "failed_trial", "max_level", "time_limit", "interrupted"
     levels: list[dict] = field(default_factory=list)
     lps: int = 0
+    witnessed_trials: int = 0  # trials answered by a sampled witness, no search
+    witness_patterns: int = 0  # distinct patterns of the witness samples
 
     def to_dict(self) -> dict:
         return {"lower_bound": int(self.lower_bound), "confidence": self.confidence, "seconds": round(self.seconds, 6),
@@ -307,6 +139,7 @@ class LowerBoundResult:
                 "target_confidence": self.target_confidence, "certain_lower_bound": int(self.certain_lower_bound),
                 "candidates": self.candidates, "tol": self.tol, "tol_meaning": self.tol_meaning,
                 "stopped": self.stopped, "lps": int(self.lps), "levels": self.levels, "rule": RULE,
+                "witnessed_trials": int(self.witnessed_trials), "witness_patterns": int(self.witness_patterns),
                 "meaning": "a probabilistic lower bound on the number of full-dimensional regions, not a count"}
 
 
@@ -374,7 +207,7 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
                 confidence: float | None = None, alpha: float | None = None, density: float = DEFAULT_DENSITY,
                 method: str = "tree", time_limit: float | None = None, seed: int = 0, tol: float | None = None,
                 progress: bool | None = None, jobs: int = 1, dask: str | None = None,
-                geometry: str = "auto") -> LowerBoundResult:
+                geometry: str = "auto", witness_samples: int = DEFAULT_WITNESS_SAMPLES) -> LowerBoundResult:
     """A lower bound on the region count of ``net`` over ``domain`` with a stated confidence (module doc).
 
     ``xors=K`` tests level K only; otherwise levels ``start``, ``start + 1``, ... are searched upward
@@ -414,6 +247,10 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
         Run the trials on Dask: ``"local"`` or a scheduler address.
     geometry : str
         The cell geometry of the tree oracle's searches (``"auto"``: as a count would choose).
+    witness_samples : int
+        Uniform samples drawn first over a bounded domain (0: none); a trial that one of their distinct
+        patterns satisfies, certified by the counting rule, needs no search (:class:`Witnesses`).  The
+        guarantee is unchanged: any trial's region may come from anywhere.
 
     Returns
     -------
@@ -443,6 +280,7 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     tol = optional_positive_finite("tol", tol)
     seed = int_at_least("seed", seed, 0)
     jobs = int_at_least("jobs", jobs, 1)
+    witness_samples = int_at_least("witness_samples", witness_samples, 0)
     dask = dask_address("dask", dask)
     one_of("method", method, METHODS, what="lower-bound method")
     geometry_class(geometry, domain, parity=True)  # an unknown name, or a domain it cannot handle: InputError
@@ -457,6 +295,8 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     lo, hi = bounds.flat()
     candidates = np.flatnonzero((lo < 0) & (hi > 0))
     oracle = make_oracle(net, domain, method=method, tol=tol, bounds=bounds, geometry=geometry)
+    witnesses = (Witnesses(net, domain, oracle.tolerance, samples=witness_samples, seed=seed)
+                 if witness_samples and domain.bounded else None)
     runner = _Trials(oracle, jobs=jobs, dask=dask)
     bar = Progress("lower-bound", progress=progress)
     rng = np.random.default_rng(seed)
@@ -474,7 +314,7 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
                 deadline = None if time_limit is None else t0 + time_limit
                 systems = [XorSystem.draw(rng, candidates, k, density=density) for _ in range(trials)]
                 in_time = deadline is None or tk < deadline
-                results = runner.run(systems, deadline) if in_time else [(UNKNOWN, None)]
+                results = _answers(systems, witnesses, runner, deadline) if in_time else [(UNKNOWN, None)]
                 for system, (status, pattern) in zip(systems, results):
                     if status == FEASIBLE:
                         if not system.satisfied(pattern):  # a region outside the XORs would void the bound
@@ -497,8 +337,20 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
         bar.close()
         runner.close()
     certain = len(found)
+    witnessed = (0 if witnesses is None else witnesses.hits, 0 if witnesses is None else len(witnesses))
     xor_bound = floor_pow2(level, alpha) if level is not None else 0
     bound, conf_out = (xor_bound, conf) if xor_bound > certain else (certain, 1.0)
     return LowerBoundResult(bound, conf_out, time.perf_counter() - t0, method, level,
                             None if level is None else level - alpha, alpha, trials, density, conf, certain,
-                            int(candidates.size), oracle.tol, oracle.tol_meaning, stopped, levels, runner.lps)
+                            int(candidates.size), oracle.tol, oracle.tol_meaning, stopped, levels, runner.lps,
+                            *witnessed)
+
+
+def _answers(systems: list[XorSystem], witnesses: Witnesses | None, runner: "_Trials",
+             deadline: float | None) -> list[tuple[str, np.ndarray | None]]:
+    """Each trial's (status, pattern): from a sampled witness where one satisfies it, else its oracle."""
+    hits = [None if witnesses is None else witnesses.find(s) for s in systems]
+    rest = [i for i, hit in enumerate(hits) if hit is None]
+    searched = iter(runner.run([systems[i] for i in rest], deadline) if rest else [])
+    # The runner stops at a level's first failed trial: the trials after it stay unknown.
+    return [(FEASIBLE, hit) if hit is not None else next(searched, (UNKNOWN, None)) for hit in hits]

@@ -178,7 +178,7 @@ def explore(enum: "TreeEnumerator", search: DualSearch, k: int, M: np.ndarray, m
     n = A.shape[0]
     last = k + 1 == len(enum.layers)
     ws, frames = search.workspace(k, n)
-    lp.copy_into(frames[0], node.S, 0)
+    ds.load_node(frames, node.S)
     prow, ppar, pk = search.parity_arrays(enum.par)
     ds.start(ws, frames, node.m, node.w, node.t, Ahat, chat, fixed, keep, prow, ppar, pk, enum.offsets[k])
     stats0 = ws.stats.copy()

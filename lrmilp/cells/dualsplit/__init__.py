@@ -47,11 +47,11 @@ from ._workspace import (BANK_SIZE, DONE, FAILED, IMPLY_MIN_COS, IMPLY_STEPS, N_
                          S_EMPTY, S_FALLBACK, S_IMPLY, S_LPS, S_PIVOTS, S_RETRY, S_SKIP, S_STEP, S_THIN,
                          T_LO_FACTOR, Workspace, new_workspace)
 from ._parity import par_assign, par_forced
-from ._node import add_row, start
+from ._node import add_row, load_node, start
 from ._search import split
 from ._fused import CHILD, ZERO_TOL, split_count
 
 __all__ = ["BANK_SIZE", "DONE", "FAILED", "IMPLY_MIN_COS", "IMPLY_STEPS", "N_STATS", "PAUSED", "S_BANK",
            "S_EMPTY", "S_FALLBACK", "S_IMPLY", "S_LPS", "S_PIVOTS", "S_RETRY", "S_SKIP", "S_STEP", "S_THIN",
-           "T_LO_FACTOR", "Workspace", "new_workspace", "par_assign", "par_forced", "add_row", "start",
+           "T_LO_FACTOR", "Workspace", "new_workspace", "par_assign", "par_forced", "add_row", "load_node", "start",
            "split", "CHILD", "ZERO_TOL", "split_count"]

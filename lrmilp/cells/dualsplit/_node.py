@@ -21,6 +21,13 @@ def plane_dist(A: np.ndarray, c: np.ndarray, j: int, u: np.ndarray) -> float:
 
 
 @njit(cache=True)
+def load_node(frames, S) -> None:
+    """Copy a node's LP state into the first frame (compiled: a typed list indexed from Python would
+    compile its accessors in every process)."""
+    lp.copy_into(frames[0], S, 0)
+
+
+@njit(cache=True)
 def start(ws: Workspace, frames, m0: int, w0: np.ndarray, t0: float, A: np.ndarray, c: np.ndarray,
           fixed: np.ndarray, keep: np.ndarray, prow: np.ndarray, ppar: np.ndarray, pk: int, poff: int) -> None:
     """Begin a node: ``frames[0]`` holds its LP (m0 rows, a dual feasible basis), (w0, t0) a witness of

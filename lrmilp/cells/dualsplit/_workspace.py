@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 from numba.typed import List
 
 from ...lp import bvdual as lp
@@ -94,7 +95,14 @@ def new_workspace(d: int, n: int, capacity_rows: int, out: int, xors: int = 0, n
                    np.zeros((F, K, W), np.uint64), np.zeros((F, K), np.uint8), np.full(F, -1, np.int64),
                    np.zeros(1, np.int64), np.zeros((out, K, W), np.uint64), np.zeros((out, K), np.uint8),
                    np.full(out, -1, np.int64))
+    return ws, new_frames(F, M, d)
+
+
+@njit(cache=True)
+def new_frames(count: int, capacity_rows: int, d: int) -> List:
+    """``count`` LP states in a typed list, built in compiled code: from Python a typed list's methods
+    would be compiled anew in every process (about 1.5 s), as numba caches none of them."""
     frames = List()
-    for _ in range(F):
-        frames.append(lp.new_state(M, d))
-    return ws, frames
+    for _ in range(count):
+        frames.append(lp.new_state(capacity_rows, d))
+    return frames
