@@ -15,6 +15,28 @@ from ._plan import imply, plan
 
 
 @njit(cache=True)
+def rewitness(ws: Workspace, f: int, Sf, tol: float, noise: float, wf: np.ndarray, u: np.ndarray,
+              y: np.ndarray) -> bool:
+    """Frame f's witness after a row was added: kept while its margin is above tol, else one certified
+    LP finds a new one (into ``u``) or shows the sub-cell holds none (it dies; thin if it exists at all).
+    False when the LP cannot be certified (the node fails)."""
+    if ws.t[f] > tol:
+        return True
+    ok, margin, bound = certified_lp(ws, Sf, tol, wf, u, y)
+    if not ok:
+        return False
+    if margin > tol:
+        ws.w[f, :] = u
+        ws.t[f] = margin
+    else:
+        ws.stats[S_EMPTY] += 1
+        if margin > noise:
+            ws.stats[S_THIN] += 1
+        ws.alive[f] = False
+    return True
+
+
+@njit(cache=True)
 def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: float, noise: float,
           last: bool, max_lps: int, max_out: int) -> int:
     """Run (or resume) the search of the node begun by :func:`start`; children go to the ``out_*``
@@ -82,18 +104,8 @@ def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
                 sd = plane_dist(A, c, j, wf) * (1.0 if s == 1 else -1.0)
                 if sd < ws.t[f]:
                     ws.t[f] = sd
-                if not ws.t[f] > tol:  # the witness is too close to the row: one LP finds another
-                    ok, margin, bound = certified_lp(ws, Sf, tol, wf, u, y)
-                    if not ok:
-                        return FAILED
-                    if margin > tol:
-                        ws.w[f, :] = u
-                        ws.t[f] = margin
-                    else:
-                        ws.stats[S_EMPTY] += 1
-                        if margin > noise:
-                            ws.stats[S_THIN] += 1
-                        ws.alive[f] = False
+                if not rewitness(ws, f, Sf, tol, noise, wf, u, y):  # the witness is too close to the row
+                    return FAILED
             imply(ws, f, j, s)
             continue
         if ws.forced[f, j] >= 0:
@@ -200,18 +212,8 @@ def split(ws: Workspace, frames, A: np.ndarray, c: np.ndarray, m0: int, tol: flo
             imply(ws, f, j, near)
             if dist < ws.t[f]:
                 ws.t[f] = dist
-            if not ws.t[f] > tol:
-                ok, margin, bound = certified_lp(ws, Sf, tol, wf, v, y)
-                if not ok:
-                    return FAILED
-                if margin > tol:
-                    ws.w[f, :] = v
-                    ws.t[f] = margin
-                else:
-                    ws.stats[S_EMPTY] += 1
-                    if margin > noise:
-                        ws.stats[S_THIN] += 1
-                    ws.alive[f] = False
+            if not rewitness(ws, f, Sf, tol, noise, wf, v, y):
+                return FAILED
         if far_ok:
             ws.w[g, :] = u
             ws.t[g] = far_margin
