@@ -5,8 +5,9 @@ interleaved, with counts compared and time ratios printed.
     python benchmarks/before_after.py --before af03463 --after HEAD [--rounds 2] [--json out.json]
 
 Each version is checked out (``git worktree add --detach``) into a temporary directory and imported from
-there (``PYTHONPATH``; the benchmark scripts are this checkout's, so both versions run the same
-benchmark code through the public API).  Rounds alternate before/after so that drift of a shared,
+there (``PYTHONPATH``, run from the checkout's folder, so neither this folder nor an editable install
+is imported instead).  The benchmark scripts are this checkout's, so both versions run the same
+benchmark code through the public API.  Rounds alternate before/after so that drift of a shared,
 noisy machine hits both alike; a net's time per version is the median over rounds, and the ratio is
 after / before (below 1: the after version is faster).  Each version's numba cache is warmed by one
 untimed count first, so compile time is measured by neither.
@@ -40,7 +41,7 @@ def checkout(ref: str, into: Path) -> Path:
 
 def run(tree: Path, args: list[str]) -> str:
     env = dict(os.environ, PYTHONPATH=str(tree))
-    out = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, cwd=tree)
     if out.returncode:
         raise SystemExit(f"{' '.join(args)} failed under {tree}:\n{out.stderr[-2000:]}")
     return out.stdout

@@ -32,8 +32,10 @@ count_regions(random_mlp([8, 5, 5, 5, 4], seed=0), Box(-1, 1, 8), jobs=1, max_re
 lower_bound(random_mlp([8, 6, 6], seed=0), Box(-1, 1, 8), seed=0, trials=2)         # XOR parity
 solve_margin_lp(np.eye(2), np.ones(2), np.ones(2), -np.ones(2), np.ones(2), -10.0, 1.0)
 """
-LATE = ("test_bvdual.py", "test_dual.py")
-"""Test files that compile most: they run last, when the background compile has most likely finished."""
+LATE = ("test_reliability.py", "test_parallel.py", "test_enumeration.py", "test_geometries.py", "test_tolerance.py",
+        "test_fuzz.py", "test_lowerbound.py", "test_bvdual.py", "test_dual.py")
+"""Test files that use the compiled engine (boxes of dimension >= 7, or the kernel itself), in the order
+they run after all others, when the background compile has most likely finished."""
 
 _warm: subprocess.Popen | None = None
 
@@ -68,7 +70,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
-    items.sort(key=lambda item: item.path.name in LATE)  # stable: the order within each part stays
+    order = {name: i + 1 for i, name in enumerate(LATE)}
+    items.sort(key=lambda item: order.get(item.path.name, 0))  # stable: the order within a file stays
 
 
 @pytest.fixture
