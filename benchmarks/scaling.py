@@ -4,7 +4,8 @@ wall time of one geometry with 1 and N workers.
 
     python benchmarks/scaling.py                                   # engines, then jobs (about 15 min)
     python benchmarks/scaling.py --parts engines --seconds 60      # the serial table only
-    python benchmarks/scaling.py --workers 1,2 --nets 16-11-11     # 1 vs 2 workers (issue 8's table)
+    python benchmarks/scaling.py --workers 1,2 --nets 16-11-11     # 1 vs 2 workers (issue 8's table;
+                                                                   # --nets alone means --workers 1,2)
     python benchmarks/scaling.py --workers 1,2 --dask local        # the same on a Dask LocalCluster
 
 *engines* (issue 15): every engine on each net for ``--seconds`` (default 60) in this process, order
@@ -45,8 +46,9 @@ def main() -> None:
     ap.add_argument("--engine-nets", default=ENGINE_NETS)
     ap.add_argument("--job-net", default="16-11-11")
     ap.add_argument("--job-geometries", default="batch,dual")
-    ap.add_argument("--workers", default=None, help="worker counts, comma-separated; the first is the baseline")
-    ap.add_argument("--nets", default="16-11-11,64-11-11", help="nets of --workers")
+    ap.add_argument("--workers", default=None,
+                    help="worker counts, comma-separated; the first is the baseline (1,2 when only --nets is given)")
+    ap.add_argument("--nets", default=None, help="nets of --workers (default 16-11-11,64-11-11)")
     ap.add_argument("--geometry", default="auto", help="geometry of --workers")
     ap.add_argument("--dask", default=None, help="run the parallel counts on Dask: local or tcp://host:port")
     ap.add_argument("--time-limit", type=float, default=None, help="seconds per count of --workers and jobs")
@@ -54,7 +56,9 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="write every row here")
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args()
-    if args.workers:
+    if args.workers or args.nets:
+        args.workers = args.workers or "1,2"
+        args.nets = args.nets or "16-11-11,64-11-11"
         rows = workers(args)
     else:
         rows = []
