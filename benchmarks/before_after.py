@@ -120,7 +120,7 @@ def report(results: dict[str, list[dict]], path: str | None) -> None:
             tb = statistics.median(1e3 * x["seconds"] / max(x["regions"], 1) for x in b)
             ta = statistics.median(1e3 * x["seconds"] / max(x["regions"], 1) for x in a)
             ratio = ta / tb
-            rb, ra = f"{b[0]['regions']:,} (stopped)", f"{a[0]['regions']:,} (stopped)"
+            rb, ra = (f"{x[0]['regions']:,}" + ("" if all(y["complete"] for y in x) else " (stopped)") for x in (b, a))
         worst = max(worst, ratio)
         unit = "" if complete else " per 1k regions"
         print(f"| {name} | {rb if isinstance(rb, str) else f'{rb:,}'} | {ra if isinstance(ra, str) else f'{ra:,}'} "

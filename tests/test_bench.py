@@ -324,3 +324,18 @@ def test_slice_faces_is_region_faces_on_the_slice_through_the_points(tmp_path):
     with pytest.raises(InputError):
         slice_faces(net, points=str(tmp_path / "pts.npy"), rows=[0, 0])
     assert TASKS["slice-faces"].unavailable() is None
+
+
+def test_a_count_on_workers_inside_a_run_finishes(tmp_path):
+    """A count task with jobs = 2 forks a worker pool inside the run's process, where a thread sits in
+    a read of stdin (the parent-death watch): the pool must still start.  A buffered read of sys.stdin
+    held its lock, and the forked workers hung closing stdin; the run then hit its time limit."""
+    net = random_mlp([4, 7, 6], seed=2)
+    net.lo, net.hi = np.full(4, -1.0), np.full(4, 1.0)
+    save_npz(net, tmp_path / "n.npz")
+    spec = tmp_path / "w.toml"
+    spec.write_text('time_limit = 60\nmodels = ["n.npz"]\n[[tasks]]\nkind = "count"\njobs = 2\ntask_budget = 0.001\n')
+    bench(spec, out=tmp_path / "w")
+    (run,) = records(tmp_path / "w.jsonl")
+    assert run["status"] == "ok", run
+    assert run["value"] == count_regions(net, Box(-1, 1, 4), jobs=1).regions and run["result"]["tasks"] > 1

@@ -25,8 +25,11 @@ MIN_TASK_SECONDS = 0.05  # a task whose limit was used up by start-up still gets
 def _watch_parent(scratch: Path) -> None:
     """Block on stdin; EOF means the batch is gone: remove the run's scratch folder (the batch cannot
     any more) and kill the whole process group."""
+    # Read a duplicate of the descriptor, not sys.stdin: a thread blocked in sys.stdin's buffered read
+    # holds its lock, and a process forked meanwhile (a count's worker pool) would hang closing stdin.
+    fd = os.dup(sys.stdin.fileno())
     try:
-        while sys.stdin.buffer.read(4096):
+        while os.read(fd, 4096):
             pass
     except OSError:
         pass
