@@ -225,3 +225,33 @@ def test_parallel_trials_certify_the_same_level(engine):
     par = lower_bound(net, dom, seed=2, jobs=2, dask="local" if engine == "dask" else None)
     assert par.level == serial.level and par.lower_bound >= floor_pow2(serial.level, serial.alpha)
     assert [lv["xors"] for lv in par.levels] == [lv["xors"] for lv in serial.levels]
+
+
+def test_sampled_witnesses_are_regions_that_satisfy_the_xors():
+    """Every pattern Witnesses hands a trial is a brute-force region (one scipy LP a pattern, no shared
+    code) that satisfies the trial's XORs; and a system no region satisfies gets none."""
+    from oracles import box_rows, brute_force_count
+
+    from lrmilp.lowerbound import Witnesses
+    from lrmilp.tolerance import resolve_tolerance
+    net = random_mlp([3, 5, 4], seed=3)
+    dom = Box(-1, 1, 3)
+    tolerance = resolve_tolerance(net, dom, None)
+    A, b = box_rows(dom.lo, dom.hi)
+    layers = [(layer.W, layer.b, layer.relu) for layer in net.layers]
+    regions = {tuple(p) for p in brute_force_count(layers, origin=np.zeros(3), basis=np.eye(3), A_dom=A, b_dom=b,
+                                                    tol=tolerance.tol, cap=10.0)}
+    witnesses = Witnesses(net, dom, tolerance, samples=20_000, seed=0)
+    assert 0 < len(witnesses) <= len(regions)
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(40):
+        system = XorSystem.draw(rng, np.arange(net.neurons), int(rng.integers(1, 6)))
+        pattern = witnesses.find(system)
+        if pattern is None:
+            continue
+        hits += 1
+        assert tuple(bool(v) for v in pattern) in regions and system.satisfied(pattern)
+    assert hits > 10
+    everyone = XorSystem((1, 1), (0, 1))  # neuron 0 both even and odd: no pattern satisfies it
+    assert witnesses.find(everyone) is None
