@@ -68,6 +68,7 @@ class DualSearch:
         self.t_lo = -ds.T_LO_FACTOR * (diam + float(np.max(np.abs(np.r_[self.lo, self.hi]))) + 1.0)
         self.ws: dict[int, tuple] = {}
         self._done: dict[int, np.ndarray] = {}
+        self._last: dict[int, tuple] = {}
         self.xors = len(enum.par.rows) if enum.par is not None else 0
         self.words = max(1, (enum.net.neurons + 63) // 64)
 
@@ -82,6 +83,17 @@ class DualSearch:
                                                       neurons=self.enum.net.neurons)
             self.ws[key] = _WORKSPACES[shape]
         return self.ws[key]
+
+    def last_layer(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Layer k's weights, bias and global bounds as the fused compiled call takes them (contiguous,
+        writable: one compiled signature), made once per search rather than once per node."""
+        if k not in self._last:
+            layer = self.enum.layers[k]
+            W = layer.matrix
+            self._last[k] = (np.array(W.toarray() if hasattr(W, "toarray") else W, dtype=float, order="C"),
+                             np.array(layer.bias, dtype=float), np.array(self.enum.bounds.lower[k], dtype=float),
+                             np.array(self.enum.bounds.upper[k], dtype=float))
+        return self._last[k]
 
     def done_buffer(self, n: int) -> np.ndarray:
         """Room for the states (as bits) of every child of a node of an n-neuron layer (n <= 22)."""
@@ -193,12 +205,7 @@ def explore(enum: "TreeEnumerator", search: DualSearch, k: int, M: np.ndarray, m
     fuse = (not last and k + 2 == len(enum.layers) and enum.layers[k + 1].relu and n <= FUSE_MAX_WIDTH
             and enum.on_region is None and enum.max_regions is None and enum.par is None)
     if fuse:
-        nxt = enum.layers[k + 1]
-        W = nxt.matrix
-        W = np.array(W.toarray() if hasattr(W, "toarray") else W, dtype=float, order="C")  # writable: one signature
-        bias = np.array(nxt.bias, dtype=float)
-        glo = np.array(enum.bounds.lower[k + 1], dtype=float)
-        ghi = np.array(enum.bounds.upper[k + 1], dtype=float)
+        W, bias, glo, ghi = search.last_layer(k + 1)
         A1, c1 = np.array(A, dtype=float, order="C"), np.array(c, dtype=float)
         ws2, frames2 = search.workspace(k + 1, W.shape[0])
         done = search.done_buffer(n)
