@@ -3,21 +3,31 @@
 Serra & Ramalingam (AAAI 2020), after Gomes, Sabharwal & Selman's MBound (2006).  A *trial at level
 k* draws k random XORs over the neurons' activation bits (:class:`lrmilp.parity.XorSystem`: each
 candidate neuron joins each XOR with probability ``density``, each parity is a fair coin) and asks
-whether some full-dimensional region satisfies all of them.
+whether some full-dimensional region satisfies all of them.  A level *passes* when all r of its trials
+find a region.
 
 **The rule.**  A fixed region satisfies k such XORs with probability exactly 2^-k (the parities are
-fair coins, whatever the density), so if the network had fewer than 2^(k - alpha) regions, a trial
-would succeed with probability below 2^-alpha (Markov), and r independent trials would all succeed
-with probability below 2^(-alpha r).  Levels k = start, start + 1, ... are tested in that order,
-r trials each, and the search stops at the first level where a trial fails (or the time budget
-runs out).  If L is the last level where all r trials succeeded, then
+fair coins, whatever the density), so if the network had N < 2^(k - alpha) regions, a trial would
+succeed with probability at most N 2^-k < 2^-alpha (Markov), and r independent trials would all
+succeed with probability below (N 2^-k)^r.  The search tests some levels (each with fresh XORs) and
+claims the highest level L that passed:
 
-    #regions >= floor(2^(L - alpha))   with confidence at least 1 - 2^(-alpha r),
+    #regions >= floor(2^(L - alpha))   with confidence at least 1 - 2^(-alpha r) / (1 - 2^-r),
 
-because a wrong claim needs the lowest wrong level to have been tested and passed.  Given a target
-confidence p, alpha = log2(1 / (1 - p)) / r.  The regions the trials found are real, so their
-number of distinct patterns is a *certain* lower bound; the result reports the larger of the two
-(with confidence 1 when the certain one wins).
+because a wrong claim needs some tested level k >= l* (the lowest wrong level) to pass, and these
+probabilities sum to below 2^(-alpha r) (1 + 2^-r + 2^-2r + ...), whichever levels were tested and in
+whatever order they were chosen.  Given a target confidence p, alpha solves that expression for p
+(a single level, ``xors=K``, needs no sum: alpha = log2(1 / (1 - p)) / r).
+
+**Which levels** (``schedule``).  A trial's cost peaks at the levels near log2 N: far below, regions
+that satisfy the XORs are everywhere and the first one is found at once; far above, the XORs prune
+the tree early.  ``"search"`` (default) tests a probe level first (log2 of the number of distinct
+sampled patterns, a level their witnesses mostly answer), then goes up in steps 2, 4, 8, ... while
+levels pass, then bisects between the highest passed level and the lowest failed level above it, so
+few of the costly levels are tested.  ``"upward"`` tests start, start + 1, ... until a level fails
+(Serra & Ramalingam's schedule).  The regions the trials found are real, so their number of distinct
+patterns is a *certain* lower bound; the result reports the larger of the two (with confidence 1
+when the certain one wins).
 
 Feasibility of a trial is decided by the one-tree enumerator with parity propagation
 (``method="tree"``; it stops at the first region), or by MILP: HiGHS on the linear form of the
@@ -52,10 +62,11 @@ from .validation import (dask_address, in_open_interval, int_at_least, one_of, o
 DEFAULT_TRIALS = 10
 DEFAULT_CONFIDENCE = 0.99
 DEFAULT_DENSITY = 0.5
-RULE = ("levels k = start, start+1, ... are tested with r trials of k random XORs each (each candidate neuron in "
-        "each XOR with probability density, parities fair coins) and the search stops at the first level with a "
-        "failed trial; if every trial at level L found a region, #regions >= floor(2^(L - alpha)) with confidence "
-        ">= 1 - 2^(-alpha r)")
+SCHEDULES = ("search", "upward")
+RULE = ("levels k are tested with r trials of k random XORs each (each candidate neuron in each XOR with probability "
+        "density, parities fair coins); if L is the highest level where every trial found a region, "
+        "#regions >= floor(2^(L - alpha)) with confidence >= 1 - 2^(-alpha r) / (1 - 2^-r) (a single level: "
+        ">= 1 - 2^(-alpha r))")
 
 __all__ = ["DEFAULT_WITNESS_SAMPLES", "FEASIBLE", "HighsOracle", "INFEASIBLE", "LowerBoundResult", "METHODS",
            "ScipOracle", "TreeOracle", "UNKNOWN", "Witnesses", "floor_pow2", "lower_bound", "make_oracle",
@@ -168,7 +179,8 @@ def floor_pow2(n: int, alpha: float) -> int:
     return (m << n) >> 60
 
 
-def resolve_alpha(*, trials: int, confidence: float | None, alpha: float | None) -> tuple[float, float]:
+def resolve_alpha(*, trials: int, confidence: float | None, alpha: float | None,
+                  levels: bool = True) -> tuple[float, float]:
     """(alpha, confidence) from the one given (confidence defaults to DEFAULT_CONFIDENCE).
 
     Parameters
@@ -177,11 +189,14 @@ def resolve_alpha(*, trials: int, confidence: float | None, alpha: float | None)
         Trials per level r.
     confidence, alpha : float or None
         At most one of them.
+    levels : bool
+        A search over several levels (the confidence is 1 - 2^(-alpha r) / (1 - 2^-r), module doc);
+        False for a single level (1 - 2^(-alpha r)).
 
     Returns
     -------
     tuple of float
-        alpha and the confidence 1 - 2^(-alpha r).
+        alpha and the confidence it gives.
 
     Raises
     ------
@@ -190,30 +205,72 @@ def resolve_alpha(*, trials: int, confidence: float | None, alpha: float | None)
 
     Examples
     --------
-    >>> round(resolve_alpha(trials=10, confidence=None, alpha=1.0)[1], 6)
+    >>> round(resolve_alpha(trials=10, confidence=None, alpha=1.0, levels=False)[1], 6)
     0.999023
     """
     trials = int_at_least("trials", trials, 1)
     if alpha is not None and confidence is not None:
         raise InputError("give alpha or confidence, not both", param=("alpha", "confidence"))
+    # log2 of the union factor 1 / (1 - 2^-r) over the tested wrong levels (0 for a single level)
+    union = -math.log2(1.0 - 2.0 ** -trials) if levels else 0.0
     if alpha is not None:
         alpha = positive_finite("alpha", alpha)
-        return alpha, 1.0 - 2.0 ** (-alpha * trials)
+        return alpha, 1.0 - 2.0 ** (union - alpha * trials)
     p = DEFAULT_CONFIDENCE if confidence is None else in_open_interval("confidence", confidence, 0.0, 1.0)
-    return math.log2(1.0 / (1.0 - p)) / trials, p
+    return (math.log2(1.0 / (1.0 - p)) + union) / trials, p
+
+
+def next_level(tested: dict[int, bool], *, first: int, last: int, probe: int, schedule: str = "search") -> int | None:
+    """The next level to test, or None when the highest passed level is known to be the claim.
+
+    Parameters
+    ----------
+    tested : dict
+        Level -> whether all its trials passed, for the levels tested so far.
+    first, last : int
+        The levels that may be tested.
+    probe : int
+        The first level ``"search"`` tests (``"upward"`` starts at ``first``).
+    schedule : {"search", "upward"}
+        ``"upward"``: first, first + 1, ... until a level fails.  ``"search"``: the probe, then up in
+        steps 2, 4, 8, ... while levels pass, then bisection between the highest passed level and the
+        lowest failed level above it (down from the probe when the probe fails).
+
+    Returns
+    -------
+    int or None
+
+    Examples
+    --------
+    >>> next_level({9: True, 11: True, 15: True, 23: False}, first=1, last=23, probe=9)
+    19
+    """
+    lo = max((k for k, ok in tested.items() if ok), default=first - 1)
+    hi = min((k for k, ok in tested.items() if not ok and k > lo), default=last + 1)
+    if hi - lo <= 1:
+        return None
+    if schedule == "upward":
+        return lo + 1
+    if not tested:
+        return min(max(probe, first), last)
+    if hi == last + 1:  # no failure above the highest pass yet: gallop
+        return min(lo + 2 ** sum(tested.values()), last)
+    return (lo + hi) // 2
 
 
 def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start: int = 1, trials: int = DEFAULT_TRIALS,
                 confidence: float | None = None, alpha: float | None = None, density: float = DEFAULT_DENSITY,
                 method: str = "tree", time_limit: float | None = None, seed: int = 0, tol: float | None = None,
                 progress: bool | None = None, jobs: int = 1, dask: str | None = None,
-                geometry: str = "auto", witness_samples: int = DEFAULT_WITNESS_SAMPLES) -> LowerBoundResult:
+                geometry: str = "auto", witness_samples: int = DEFAULT_WITNESS_SAMPLES,
+                schedule: str = "search") -> LowerBoundResult:
     """A lower bound on the region count of ``net`` over ``domain`` with a stated confidence (module doc).
 
-    ``xors=K`` tests level K only; otherwise levels ``start``, ``start + 1``, ... are searched upward
-    until a trial fails, ``time_limit`` runs out or the level passes the number of candidate neurons.
-    Guarantee: ``lower_bound`` is wrong with probability at most 1 - ``confidence`` over the draw of the
-    XORs (``seed``).  SIGINT or SIGTERM ends the search with the levels certified so far.
+    ``xors=K`` tests level K only; otherwise levels from ``start`` up to the number of candidate
+    neurons (+ alpha) are searched by ``schedule`` until the highest passing level is pinned down or
+    ``time_limit`` runs out.  Guarantee: ``lower_bound`` is wrong with probability at most
+    1 - ``confidence`` over the draw of the XORs (``seed``).  SIGINT or SIGTERM ends the search with the
+    levels certified so far.
 
     Parameters
     ----------
@@ -224,7 +281,7 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     xors : int, optional
         Test this level only.
     start : int
-        First level of the upward search.
+        The lowest level the search may test.
     trials : int
         Trials r per level.
     confidence, alpha : float, optional
@@ -251,6 +308,9 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
         Uniform samples drawn first over a bounded domain (0: none); a trial that one of their distinct
         patterns satisfies, certified by the counting rule, needs no search (:class:`Witnesses`).  The
         guarantee is unchanged: any trial's region may come from anywhere.
+    schedule : {"search", "upward"}
+        Which levels are tested, in which order (module doc; :func:`next_level`).  Any schedule gives
+        the stated confidence.
 
     Returns
     -------
@@ -283,8 +343,9 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     witness_samples = int_at_least("witness_samples", witness_samples, 0)
     dask = dask_address("dask", dask)
     one_of("method", method, METHODS, what="lower-bound method")
+    one_of("schedule", schedule, SCHEDULES, what="level schedule")
     geometry_class(geometry, domain, parity=True)  # an unknown name, or a domain it cannot handle: InputError
-    alpha, conf = resolve_alpha(trials=trials, confidence=confidence, alpha=alpha)
+    alpha, conf = resolve_alpha(trials=trials, confidence=confidence, alpha=alpha, levels=xors is None)
     net = balanced(net)  # exact power-of-two rescaling: the same regions, no overflow in norms
     if not net.relu_layers:
         # No ReLU: the whole domain is one region, certainly.
@@ -300,15 +361,17 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     runner = _Trials(oracle, jobs=jobs, dask=dask)
     bar = Progress("lower-bound", progress=progress)
     rng = np.random.default_rng(seed)
-    first, last = (xors, xors) if xors is not None else (start, candidates.size + math.ceil(alpha))
+    first, last = (xors, xors) if xors is not None else (start, max(start, candidates.size + math.ceil(alpha)))
+    # The probe: a level that most sampled witnesses answer (their distinct patterns are almost all regions).
+    probe = max(1, len(witnesses).bit_length() - 1) if witnesses is not None else first
     found: dict[bytes, None] = {}
     levels: list[dict] = []
-    level = None
-    stopped = "max_level"
+    tested: dict[int, bool] = {}
+    stopped = None
     # SIGTERM stops the search as Ctrl-C does (a trial's own enumerator turns either into a stop).
     try:
         with stop_signals(lambda signum: KeyboardInterrupt()):
-            for k in range(first, last + 1):
+            while (k := next_level(tested, first=first, last=last, probe=probe, schedule=schedule)) is not None:
                 tk = time.perf_counter()
                 passed = 0
                 deadline = None if time_limit is None else t0 + time_limit
@@ -327,15 +390,18 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
                 bar.show(f"level {k}: {passed}/{trials} trials found a region")
                 levels.append({"xors": k, "trials_passed": passed, "certified": outcome == FEASIBLE,
                                "seconds": round(time.perf_counter() - tk, 6)})
-                if outcome != FEASIBLE:
-                    stopped = "time_limit" if outcome == UNKNOWN else "failed_trial"
+                if outcome == UNKNOWN:
+                    stopped = "time_limit"
                     break
-                level = k
+                tested[k] = outcome == FEASIBLE
     except KeyboardInterrupt:
         stopped = "interrupted"
     finally:
         bar.close()
         runner.close()
+    level = max((k for k, ok in tested.items() if ok), default=None)
+    if stopped is None:
+        stopped = "max_level" if level == last else "failed_trial"
     certain = len(found)
     witnessed = (0 if witnesses is None else witnesses.hits, 0 if witnesses is None else len(witnesses))
     xor_bound = floor_pow2(level, alpha) if level is not None else 0

@@ -20,7 +20,7 @@ from lrmilp import random_mlp, save_npz
 from lrmilp.counting import count_regions
 from lrmilp.domains import Box, Unbounded
 from lrmilp.search import TreeSearch
-from lrmilp.lowerbound import FEASIBLE, INFEASIBLE, floor_pow2, lower_bound, make_oracle
+from lrmilp.lowerbound import FEASIBLE, INFEASIBLE, floor_pow2, lower_bound, make_oracle, next_level
 from lrmilp.parity import ParityState, XorSystem
 
 
@@ -136,14 +136,49 @@ def test_bound_on_an_enumerated_net_and_rule_fields():
     net = random_mlp([5, 8, 8], seed=4)
     dom = Box(-1, 1, 5)
     exact = count_regions(net, dom).regions
-    res = lower_bound(net, dom, seed=0, trials=7, confidence=0.95)
-    assert res.alpha == pytest.approx(math.log2(20) / 7)
+    res = lower_bound(net, dom, seed=0, trials=7, confidence=0.95, schedule="upward")
+    # the union over tested wrong levels: 2^(-alpha r) / (1 - 2^-r) = 1 - p
+    assert res.alpha == pytest.approx((math.log2(20) - math.log2(1 - 2 ** -7)) / 7)
     assert res.lower_bound <= exact
     assert res.level is not None and res.lower_bound == max(floor_pow2(res.level, res.alpha), res.certain_lower_bound)
     assert [lv["xors"] for lv in res.levels] == list(range(1, len(res.levels) + 1))
     assert all(lv["certified"] for lv in res.levels[:-1])
     d = res.to_dict()
     assert isinstance(d["lower_bound"], int) and "rule" in d and d["tol"] > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_search_schedule_claims_the_highest_passed_level_below_every_failure(seed):
+    net = random_mlp([5, 8, 8], seed=4)
+    dom = Box(-1, 1, 5)
+    exact = count_regions(net, dom).regions
+    res = lower_bound(net, dom, seed=seed, confidence=0.99)
+    assert res.lower_bound <= exact
+    tested = {lv["xors"]: lv["certified"] for lv in res.levels}
+    assert len(tested) == len(res.levels)  # no level twice
+    assert res.level == max(k for k, ok in tested.items() if ok)
+    # the claim is pinned down: the level above it was tested and failed (or is the last level)
+    assert tested.get(res.level + 1) is False or res.stopped == "max_level"
+    assert res.stopped in ("failed_trial", "max_level")
+
+
+def test_next_level_schedules():
+    # upward: consecutive until the first failure
+    assert next_level({}, first=3, last=9, probe=6, schedule="upward") == 3
+    assert next_level({3: True, 4: False}, first=3, last=9, probe=6, schedule="upward") is None
+    # search: the probe, steps 2, 4, 8 up, then bisection; down from a failed probe
+    seq, tested = [], {}
+    truth = 13  # levels <= 13 pass
+    while (k := next_level(tested, first=1, last=30, probe=5)) is not None:
+        seq.append(k)
+        tested[k] = k <= truth
+    assert seq == [5, 7, 11, 19, 15, 13, 14] and max(k for k, ok in tested.items() if ok) == truth
+    seq, tested = [], {}
+    while (k := next_level(tested, first=1, last=30, probe=12)) is not None:
+        seq.append(k)
+        tested[k] = k <= 4
+    assert seq == [12, 6, 3, 4, 5]
+    assert next_level({30: True}, first=1, last=30, probe=30) is None
 
 
 def test_fixed_level_and_alpha():

@@ -159,11 +159,14 @@ def count(model, trust, box, box_file, unbounded, method, geometry, tol, jobs, d
 @model_argument
 @domain_options
 @click.option("--xors", type=int, default=None,
-              help="Test this many XORs only (default: search upward from --start until a trial fails).")
-@click.option("--start", type=int, default=1, show_default=True, help="First level of the search.")
+              help="Test this many XORs only (default: search the levels, see --schedule).")
+@click.option("--start", type=int, default=1, show_default=True, help="The lowest level the search may test.")
+@click.option("--schedule", default="search", show_default=True, metavar="search|upward",
+              help="Levels tested: a probe, steps up, then bisection (search), or --start, --start+1, ... until "
+                   "a level fails (upward).")
 @click.option("--trials", type=int, default=10, show_default=True, help="Trials r per level.")
-@click.option("--confidence", type=float, default=None, help="Target confidence p (default 0.99); alpha = log2(1/(1-p))/r.")
-@click.option("--alpha", type=float, default=None, help="Give alpha instead of --confidence: p = 1 - 2^(-alpha r).")
+@click.option("--confidence", type=float, default=None, help="Target confidence p (default 0.99); alpha = log2(1/((1-p)(1-2^-r)))/r.")
+@click.option("--alpha", type=float, default=None, help="Give alpha instead of --confidence: p = 1 - 2^(-alpha r)/(1-2^-r).")
 @click.option("--density", type=float, default=0.5, show_default=True,
               help="Probability that a neuron joins an XOR (the bound is valid for any density).")
 @click.option("--method", default="tree", show_default=True, metavar="tree|milp|scip",
@@ -178,18 +181,18 @@ def count(model, trust, box, box_file, unbounded, method, geometry, tol, jobs, d
               help="The tree oracle's cells (as for lrmilp count).")
 @progress_option
 @json_option
-def lower_bound_cmd(model, trust, box, box_file, unbounded, xors, start, trials, confidence, alpha, density, method,
-                    time_limit, seed, tol, jobs, dask, geometry, progress, as_json):
+def lower_bound_cmd(model, trust, box, box_file, unbounded, xors, start, schedule, trials, confidence, alpha, density,
+                    method, time_limit, seed, tol, jobs, dask, geometry, progress, as_json):
     """A lower bound on the region count with a stated confidence, from random XOR constraints."""
     from ..lowerbound import lower_bound
     net = load(model, trust)
     dom = get_domain(net, box, box_file, unbounded)
     res = lower_bound(net, dom, xors=xors, start=start, trials=trials, confidence=confidence, alpha=alpha,
                       density=density, method=method, time_limit=time_limit, seed=seed, tol=tol, jobs=jobs, dask=dask,
-                      progress=progress, geometry=geometry).to_dict()
+                      progress=progress, geometry=geometry, schedule=schedule).to_dict()
 
     def human(r):
-        how = (f"{r['trials']} trials per level passed up to {r['level']} XORs (alpha {r['alpha']:.3f})"
+        how = (f"all {r['trials']} trials with {r['level']} XORs found a region (alpha {r['alpha']:.3f})"
                if r["level"] is not None else "no XOR level certified")
         return (f"at least {r['lower_bound']:,} regions with confidence {r['confidence']:.4g} "
                 f"({how}; {r['certain_lower_bound']:,} distinct regions found for certain; {r['seconds']:.2f}s, "
