@@ -267,9 +267,10 @@ def _bounds_table(r: dict) -> str:
                      else f"  {k:<{width}}  {str(v):>30}")
     if "serra2020" in r:
         d = r["serra2020_details"]
-        lines.append(f"serra2020: {d['meaning']} (MILP quantities in {d['seconds']:.2f}s by {d['solver']}"
-                     + (f"; {d['dual_bound_used']} MILPs stopped, dual bounds used" if d["dual_bound_used"] else "")
-                     + "); the other bounds hold for every weight of the architecture")
+        lines.append(f"serra2020 is an upper bound for these weights over this domain ({d['domain']['kind']}, "
+                     f"activation-based, after Serra & Ramalingam 2020; MILPs by {d['solver']} in {d['seconds']:.2f}s"
+                     + (f", {d['dual_bound_used']} stopped: dual bounds used" if d["dual_bound_used"] else "")
+                     + "); the other upper bounds hold for every weight of the architecture")
     return "\n".join(lines)
 
 
