@@ -208,13 +208,23 @@ def lower_bound_cmd(model, trust, box, box_file, unbounded, xors, start, schedul
 @click.option("--arch", type=str, default=None, help="Architecture n0,n1,...,nL (every layer ReLU; at most 20,000 neurons).")
 @click.option("--count", "given_count", type=click.IntRange(0), default=None, help="A measured count to show beside.")
 @click.option("--with-count", is_flag=True, help="Run the tree enumerator and show its count beside the bounds.")
+@click.option("--empirical", is_flag=True,
+              help="Add serra2020: an upper bound for these weights over the domain, from MILPs on the network "
+                   "(most neurons active / inactive together per layer, stable neurons).")
+@click.option("--time-limit", type=float, default=10.0, show_default=True,
+              help="Seconds per MILP of --empirical (two per ReLU layer); a stopped MILP's dual bound is used.")
+@click.option("--solver", type=click.Choice(["highs", "scip"]), default="highs", show_default=True,
+              help="MILP solver of --empirical (scip needs PySCIPOpt).")
 @domain_options
 @json_option
-def bounds_cmd(model, trust, arch, given_count, with_count, box, box_file, unbounded, as_json):
+def bounds_cmd(model, trust, arch, given_count, with_count, empirical, time_limit, solver, box, box_file, unbounded,
+               as_json):
     """Closed-form bounds on the number of regions (exact integers), beside a measured count."""
     from .. import theory
     if (model is None) == (arch is None):
         raise InputError("give either MODEL or --arch n0,n1,...,nL")
+    if empirical and arch is not None:
+        raise InputError("--empirical needs a MODEL (its weights), not --arch")
     if arch is not None:
         try:
             dims = [int(s) for s in arch.replace(" ", "").split(",") if s]
@@ -237,6 +247,12 @@ def bounds_cmd(model, trust, arch, given_count, with_count, box, box_file, unbou
             res["count"] = c.regions
             res["count_complete"] = c.complete
             res["count_domain"] = dom.describe()
+        if empirical:
+            from ..empirical import serra2020
+            dom = get_domain(net, box, box_file, unbounded)
+            emp = serra2020(net, dom, solver=solver, time_limit=time_limit)
+            res["serra2020"] = emp.value
+            res["serra2020_details"] = {**emp.to_dict(), "domain": dom.describe()}
     if given_count is not None:
         res["count"] = given_count
     emit(res, as_json, _bounds_table)
@@ -252,6 +268,12 @@ def _bounds_table(r: dict) -> str:
             v = "n/a"
         lines.append(f"  {k:<{width}}  {v:>30,}" if isinstance(v, int) and not isinstance(v, bool)
                      else f"  {k:<{width}}  {str(v):>30}")
+    if "serra2020" in r:
+        d = r["serra2020_details"]
+        lines.append(f"serra2020 is an upper bound for these weights over this domain ({d['domain']['kind']}, "
+                     f"activation-based, after Serra & Ramalingam 2020; MILPs by {d['solver']} in {d['seconds']:.2f}s"
+                     + (f", {d['dual_bound_used']} stopped: dual bounds used" if d["dual_bound_used"] else "")
+                     + "); the other upper bounds hold for every weight of the architecture")
     return "\n".join(lines)
 
 
