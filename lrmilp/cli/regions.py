@@ -126,16 +126,32 @@ def export_milp(model, trust, box, box_file, unbounded, out, margin, bound_metho
 @click.option("--regions-out", type=click.Path(dir_okay=False), default=None,
               help="Stream every region (packed pattern, interior point, margin) to this JSON-lines file.")
 @click.option("--radius", type=float, default=None,
-              help="Solver methods on an unbounded domain count inside [-R, R]^n0 (default: automatic).")
+              help="With --around: the half-width of each point's box.  Otherwise: solver methods on an unbounded "
+                   "domain count inside [-R, R]^n0 (default: automatic).")
+@click.option("--around", type=click.Path(dir_okay=False), default=None,
+              help="X.npy of N points (N, n0): count in the l-inf ball of --radius around each (local complexity), "
+                   "cut to --box/--box-file when given.")
 @progress_option
 @json_option
 def count(model, trust, box, box_file, unbounded, method, geometry, tol, jobs, dask, checkpoint, task_budget,
-          time_limit, max_regions, regions_out, radius, progress, as_json):
-    """Count the full-dimensional linear regions of MODEL over a domain."""
+          time_limit, max_regions, regions_out, radius, around, progress, as_json):
+    """Count the full-dimensional linear regions of MODEL over a domain.
+
+    \b
+    Examples:
+      lrmilp count models/random-4-12-12-s0.npz --json
+      lrmilp count models/digits-mlp-64-11-11-10.npz --time-limit 60 --regions-out regions.jsonl
+      lrmilp count MODEL --around points.npy --radius 0.05 --box 0 1
+    """
     from ..counting import count_regions
     from ..parallel import default_jobs
     check_files({"regions_out": regions_out, "checkpoint": checkpoint}, {"model": model, "box_file": box_file})
     net = load(model, trust)
+    if around is not None:
+        return _count_around(net, around, radius, box, box_file, unbounded, method, geometry, tol, jobs, dask,
+                             time_limit, progress, as_json,
+                             {"--checkpoint": checkpoint, "--regions-out": regions_out, "--max-regions": max_regions,
+                              "--task-budget": task_budget})
     dom = get_domain(net, box, box_file, unbounded)
     if jobs is None:
         jobs = default_jobs() if method == "tree" else 1
@@ -150,6 +166,36 @@ def count(model, trust, box, box_file, unbounded, method, geometry, tol, jobs, d
                 + f"; tol {r['tol']:g}: {r['tol_meaning']}"
                 + (f"\nnote: {r['thin_dropped']:,} candidate cells exist but hold no ball of radius > tol and were "
                    "not counted; a smaller --tol would count them" if r.get("thin_dropped") else ""))
+
+    emit(res, as_json, human)
+
+
+def _count_around(net, around, radius, box, box_file, unbounded, method, geometry, tol, jobs, dask, time_limit,
+                  progress, as_json, unsupported: dict) -> None:
+    """``count --around``: exact counts in a box around each point (:func:`lrmilp.local.count_around`)."""
+    from ..local import count_around
+    from ..parallel import default_jobs
+    given = [flag for flag, v in unsupported.items() if v is not None] + (["--unbounded"] if unbounded else [])
+    if given:
+        raise InputError(f"--around counts one box per point and does not take {', '.join(given)}")
+    if radius is None:
+        raise InputError("--around needs --radius (the half-width of each point's box)")
+    try:
+        points = np.load(around, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(f"--around: cannot read {around}: {e}") from None
+    within = get_domain(net, box, box_file, False) if box is not None or box_file is not None else None
+    jobs = (default_jobs() if method == "tree" else 1) if jobs is None else jobs
+    res = count_around(net, points, radius, within=within, method=method, geometry=geometry, tol=tol, jobs=jobs,
+                       dask=dask, time_limit=time_limit, progress=progress).to_dict()
+
+    def human(r):
+        head = (f"{r['points']:,} points, l-inf radius {r['radius']:g}"
+                + ("" if r["within"] is None else ", cut to the box") + f": regions per point mean {r['mean']:.4g}, "
+                f"median {r['median']:g}, min {r['min']:,}, max {r['max']:,}" if r["mean"] is not None else
+                f"{r['points']:,} points: none counted")
+        status = "exact" if r["complete"] else f"stopped: {r['stopped'] or 'a count stopped'}; counts are lower bounds"
+        return f"{head} ({status}; {r['seconds']:.2f}s)\ncounts: {r['counts']}"
 
     emit(res, as_json, human)
 
