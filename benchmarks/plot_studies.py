@@ -129,6 +129,8 @@ def serra() -> None:
         lb = tasks.get("lower-bound")
         sm = tasks.get("sample")
         bd = tasks.get("bounds")
+        em = (tasks.get("serra2020") or {}).get("result")
+        es = (tasks.get("estimate") or {}).get("result")
         d = {"name": name, "n1": n1, "n2": int(m.group(2)), "acc": info[name]["test_accuracy"],
              "count": c["result"]["regions"] if c and c.get("result") else None,
              "complete": bool(c and c.get("result") and c["result"].get("complete")),
@@ -139,19 +141,27 @@ def serra() -> None:
              "sample": sm["result"]["distinct_patterns"] if sm and sm.get("result") else None,
              "serra": bd["result"]["serra2018"] if bd and bd.get("result") else None,
              "serra_rank": bd["result"].get("serra2018_rank") if bd and bd.get("result") else None,
-             "montufar": bd["result"]["montufar2017"] if bd and bd.get("result") else None}
+             "montufar": bd["result"]["montufar2017"] if bd and bd.get("result") else None,
+             "serra2020": em["value"] if em else None,
+             "est": es["estimate"] if es else None, "est_iv": es.get("interval") if es else None,
+             "est_conf": es.get("confidence") if es else None, "est_s": es.get("seconds") if es else None}
         d["best_lower"] = max(v for v in (d["count"], d["xor"], d["sample"], 1) if v is not None)
         data.append(d)
     data.sort(key=lambda d: d["n1"])
     limit = max((r["time_limit"] for r in recs if r["task"] == "count"), default=None)
-    print(f"\n| n1-n2 | test acc. | count (tree, {limit:g} s) | s | XOR lower bound (conf.) | sampled | serra2018 | "
-          "serra2018_rank | montufar2017 |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"\n| n1-n2 | test acc. | count (tree, {limit:g} s) | s | XOR lower bound (conf.) | sampled | "
+          "estimate [interval] (conf.) | estimate s | serra2020 | serra2018 | serra2018_rank | montufar2017 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for d in data:
         cnt = "-" if d["count"] is None else (fmt_int(d["count"]) if d["complete"] else ">=" + fmt_int(d["count"]))
         xor = "-" if d["xor"] is None else f"{fmt_int(d['xor'])} ({d['xor_conf']:.2g})"
+        est = ("-" if d["est"] is None else
+               f"{fmt_int(round(d['est']))} [{fmt_int(round(d['est_iv'][0]))}, {fmt_int(round(d['est_iv'][1]))}] "
+               f"({d['est_conf']:.2g})")
+        est_s = "-" if d["est_s"] is None else f"{d['est_s']:.1f}"
         print(f"| {d['n1']}-{d['n2']} | {d['acc']:.3f} | {cnt} | {d['count_s']:.1f} | {xor} | {fmt_int(d['sample'])} | "
-              f"{fmt_int(d['serra'])} | {fmt_int(d['serra_rank'])} | {fmt_int(d['montufar'])} |")
+              f"{est} | {est_s} | {fmt_int(d['serra2020'])} | {fmt_int(d['serra'])} | {fmt_int(d['serra_rank'])} | "
+              f"{fmt_int(d['montufar'])} |")
 
     n1 = np.array([d["n1"] for d in data])
     done = np.array([d["complete"] for d in data])
@@ -159,6 +169,9 @@ def serra() -> None:
     fig, ax = plt.subplots(figsize=(8, 5))
     ax.plot(n1, [float(d["serra"]) for d in data], "-", color="C3", label="serra2018 upper bound")
     ax.plot(n1, [float(d["montufar"]) for d in data], "--", color="C1", label="montufar2017 upper bound")
+    if any(d["serra2020"] is not None for d in data):
+        ax.plot(n1, [float(d["serra2020"] or np.nan) for d in data], "-.", color="C5",
+                label="serra2020 (activation-based, these weights)")
     if any(d["serra_rank"] not in (None, d["serra"]) for d in data):  # drawn only where the ranks lower it
         ax.plot(n1, [float(d["serra_rank"] or np.nan) for d in data], ":", color="C4",
                 label="serra2018_rank (ranks of the trained weights)")
@@ -168,6 +181,13 @@ def serra() -> None:
     xor = np.array([d["xor"] or np.nan for d in data], dtype=float)
     ax.plot(n1, xor, "x", color="C2", ms=7, label="XOR lower bound (confidence 0.95)")
     ax.plot(n1, [d["sample"] or np.nan for d in data], "+", color="C7", ms=8, label="distinct patterns of 10^5 samples")
+    have = [d for d in data if d["est"] is not None]
+    if have:
+        e = np.array([d["est"] for d in have], dtype=float)
+        lo_hi = np.array([d["est_iv"] for d in have], dtype=float)
+        ax.errorbar(np.array([d["n1"] for d in have]) + 0.2, e, yerr=[e - lo_hi[:, 0], lo_hi[:, 1] - e], fmt="s",
+                    color="C6", ms=4, capsize=2,
+                    label=f"estimate with its interval (confidence {have[0]['est_conf']:.2g})")
     ax.set_yscale("log")
     ax.set_xticks(n1)
     ax.set_xlabel("n1 (first hidden layer; n2 = 22 - n1)")

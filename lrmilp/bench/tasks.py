@@ -59,6 +59,7 @@ TASKS: dict[str, TaskKind] = {k.name: k for k in [
     TaskKind("count", "lrmilp.counting:count_regions", "regions", path_options=("regions_out",)),
     TaskKind("lower-bound", "lrmilp.lowerbound:lower_bound", "lower_bound"),
     TaskKind("bounds", "lrmilp.theory:bounds_for_network", "serra2018", uses_domain=False),
+    TaskKind("serra2020", "lrmilp.empirical:serra2020", "value"),
     TaskKind("sample", "lrmilp.sampling:sample_patterns", "distinct_patterns", path_options=("data",)),
     TaskKind("line", "lrmilp.bench.adapters:random_lines", "mean_regions", path_options=("points",),
              requires=("lrmilp.geometry.lines",)),
