@@ -25,8 +25,9 @@ the tree early.  ``"search"`` (default) tests a probe level first (log2 of the n
 sampled patterns, a level their witnesses mostly answer), then goes up in steps 2, 4, 8, ... while
 levels pass, then bisects between the highest passed level and the lowest failed level above it, so
 few of the costly levels are tested.  ``"upward"`` tests start, start + 1, ... until a level fails
-(Serra & Ramalingam's schedule).  The regions the trials found are real, so their number of distinct
-patterns is a *certain* lower bound; the result reports the larger of the two (with confidence 1
+(Serra & Ramalingam's schedule).  The regions the trials found are real, and so are the sampled
+patterns the counting rule certifies (``Witnesses.certify_all``), so the number of distinct patterns
+among them is a *certain* lower bound; the result reports the larger of the two (with confidence 1
 when the certain one wins).
 
 Feasibility of a trial is decided by the one-tree enumerator with parity propagation
@@ -132,7 +133,7 @@ class LowerBoundResult:
     trials: int
     density: float
     target_confidence: float
-    certain_lower_bound: int  # distinct regions the trials found: certain
+    certain_lower_bound: int  # distinct regions the trials found or the samples certified: certain
     candidates: int  # neurons the XORs are drawn over
     tol: float
     tol_meaning: str
@@ -402,6 +403,9 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     level = max((k for k, ok in tested.items() if ok), default=None)
     if stopped is None:
         stopped = "max_level" if level == last else "failed_trial"
+    if witnesses is not None:  # every sampled pattern the counting rule certifies is a region too
+        witnesses.certify_all(None if time_limit is None else t0 + time_limit)
+        found.update(dict.fromkeys(witnesses.certified_patterns()))
     certain = len(found)
     witnessed = (0 if witnesses is None else witnesses.hits, 0 if witnesses is None else len(witnesses))
     xor_bound = floor_pow2(level, alpha) if level is not None else 0

@@ -265,6 +265,61 @@ class Witnesses:
                 return self.pattern(int(i))
         return None
 
+    def certify_all(self, deadline: float | None = None, *, chunk: int = 4096) -> int:
+        """Decide every distinct sampled pattern by the counting rule and return how many are regions.
+
+        Margins are computed for all samples at once (the sample's distance to each of its region's
+        hyperplanes and to the domain's rows, from the input gradients of every pre-activation); a
+        pattern whose margin is not above tol gets one Chebyshev LP, as in :meth:`find`.  Every
+        pattern counted is a region, so the number is a certain lower bound on the count.  Stops
+        deciding (leaving the rest uncounted) at ``deadline``, a time.perf_counter() value.
+        """
+        todo = np.flatnonzero(self.status == 0)
+        # the input gradients of a chunk hold samples x widest layer x dim numbers: keep them ~16 MB
+        widest = max(layer.out_size for layer in self.net.layers)
+        chunk = max(1, min(chunk, 2_000_000 // max(1, widest * self.domain.dim)))
+        for start in range(0, todo.size, chunk):
+            idx = todo[start:start + chunk]
+            ok = self._margins(self.points[idx]) > self.tolerance.tol
+            self.status[idx[ok]] = 1
+            for i in idx[~ok]:
+                if deadline is not None and time.perf_counter() > deadline:
+                    return int((self.status == 1).sum())
+                self.status[i] = 1 if self._certified(int(i)) else -1
+        return int((self.status == 1).sum())
+
+    def certified_patterns(self) -> list[bytes]:
+        """The patterns :meth:`certify_all` or :meth:`find` certified, as bytes of bool arrays."""
+        return [self.pattern(int(i)).tobytes() for i in np.flatnonzero(self.status == 1)]
+
+    def _margins(self, U: np.ndarray) -> np.ndarray:
+        """Per sample: the radius of the largest ball around it inside its pattern's region and the
+        domain, by the same rule as :meth:`_certified` (constant neurons impose nothing)."""
+        dom, S = self.domain, U.shape[0]
+        X = U if dom.basis is None else dom.origin + U @ dom.basis.T
+        basis = np.eye(dom.dim) if dom.basis is None else np.asarray(dom.basis, dtype=float)
+        J = None  # (S, inputs, dim): d(layer input)/du per sample; None while it is the basis for all
+        t = np.min(self.rhs - U @ self.rows.T, axis=1) if self.rows.shape[0] else np.full(S, np.inf)
+        for layer in self.net.layers:
+            M = layer.matrix
+            H = np.asarray(M @ X.T).T + layer.bias  # (S, out): pre-activations
+            if J is None:
+                G = np.asarray(M @ basis)
+                Jn = np.broadcast_to(G, (S,) + G.shape)
+            else:
+                n_in, d = J.shape[1], J.shape[2]
+                Jn = np.asarray(M @ J.transpose(1, 0, 2).reshape(n_in, S * d)).reshape(-1, S, d).transpose(1, 0, 2)
+            if layer.relu:
+                norms = np.sqrt(np.einsum("sjd,sjd->sj", Jn, Jn))
+                live = norms > 1e-10 * (np.abs(Jn).sum(axis=2) + 1e-300)
+                dist = np.where(live, np.abs(H) / np.where(live, norms, 1.0), np.inf)
+                t = np.minimum(t, dist.min(axis=1, initial=np.inf))
+                on = H > 0
+                X, J = H * on, Jn * on[:, :, None]
+            else:
+                X, J = H, Jn
+        return t
+
     def _certified(self, i: int) -> bool:
         pattern, u = self.pattern(i), self.points[i]
         dom = self.domain

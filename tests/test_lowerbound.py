@@ -290,3 +290,44 @@ def test_sampled_witnesses_are_regions_that_satisfy_the_xors():
     assert hits > 10
     everyone = XorSystem((1, 1), (0, 1))  # neuron 0 both even and odd: no pattern satisfies it
     assert witnesses.find(everyone) is None
+
+
+@pytest.mark.parametrize("case", ["box", "slice", "cnn"])
+def test_certified_sampled_patterns_are_brute_force_regions(case):
+    """certify_all's vectorised margins certify only brute-force regions (no shared code), agree with the
+    one-pattern-at-a-time rule, and the certain lower bound of lower_bound includes them."""
+    from oracles import box_rows, brute_force_count
+
+    from lrmilp.domains import AffineSlice
+    from lrmilp.lowerbound import Witnesses
+    from lrmilp.tolerance import resolve_tolerance
+    if case == "cnn":
+        from lrmilp.network import Conv2d, Dense, Network
+        rng = np.random.default_rng(1)
+        conv = Conv2d(rng.normal(size=(2, 1, 2, 2)), 0.5 * rng.normal(size=2), in_shape=(1, 3, 3))
+        net = Network([conv, Dense(rng.normal(size=(1, conv.out_size)), rng.normal(size=1), relu=False,
+                                   in_shape=conv.out_shape)], (1, 3, 3))
+    else:
+        net = random_mlp([3, 5, 4], seed=7)
+    n0 = net.input_dim
+    if case == "slice":
+        origin = np.full(n0, 0.1)
+        basis = np.random.default_rng(2).normal(size=(n0, 2))
+        dom = AffineSlice(origin, basis, -1, 1)
+        A, b = box_rows(dom.lo, dom.hi)
+    else:
+        dom = Box(-1, 1, n0)
+        origin, basis = np.zeros(n0), np.eye(n0)
+        A, b = box_rows(dom.lo, dom.hi)
+    tolerance = resolve_tolerance(net, dom, None)
+    layers = [(np.asarray(layer.matrix.toarray() if hasattr(layer.matrix, "toarray") else layer.matrix),
+               layer.bias, layer.relu) for layer in net.layers]
+    regions = brute_force_count(layers, origin=origin, basis=basis, A_dom=A, b_dom=b, tol=tolerance.tol, cap=10.0)
+    w = Witnesses(net, dom, tolerance, samples=20_000, seed=1)
+    n = w.certify_all()
+    got = {tuple(bool(v) for v in np.frombuffer(p, dtype=bool)) for p in w.certified_patterns()}
+    assert n == len(got) > 0 and got <= regions
+    one_by_one = Witnesses(net, dom, tolerance, samples=20_000, seed=1)
+    assert n == sum(one_by_one._certified(i) for i in range(len(one_by_one)))
+    res = lower_bound(net, dom, seed=0, xors=1)
+    assert res.certain_lower_bound >= n
