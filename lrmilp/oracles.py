@@ -225,8 +225,9 @@ class Witnesses:
             U = domain.sample(min(batch, samples - done), rng)
             X = U if domain.basis is None else domain.origin + U @ domain.basis.T
             P = net.patterns(X)
-            packed = np.packbits(P, axis=1, bitorder="little")
-            _, first = np.unique(packed, axis=0, return_index=True)
+            packed = np.ascontiguousarray(np.packbits(P, axis=1, bitorder="little"))
+            # unique rows through a bytes view: a plain sort, several times faster than unique(axis=0)
+            _, first = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(), return_index=True)
             for i in first:
                 keys.setdefault(packed[i].tobytes(), U[i])
             done += len(U)
