@@ -68,35 +68,87 @@ def line(model, trust, start, end, direction, infinite, polyline, tol, as_json):
     emit(res, as_json, human)
 
 
+PLANE_WINDOW = (-0.5, 1.5)
+"""The default --window of a plane through three points: the triangle p0, p1, p2 and a margin of half
+its sides around it."""
+
+
 @main.command()
 @model_argument
-@click.option("--points", "points_file", type=click.Path(dir_okay=False), required=True,
-              help="P.npy holding three points p0, p1, p2 (rows).")
-@click.option("--window", nargs=2, type=float, default=(-0.5, 1.5), show_default=True, metavar="LO HI",
-              help="(u1, u2) in [LO, HI]^2 on x = p0 + u1 (p1 - p0) + u2 (p2 - p0).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help="Write a PNG of the cells.")
-@click.option("--boundary", is_flag=True, help="Draw the output's decision boundary on the plot.")
+@domain_options
+@click.option("--points", "points_file", type=click.Path(dir_okay=False),
+              help="P.npy holding three points p0, p1, p2 (rows).  Without it the plane is the input box of "
+                   "a 2-input net: the model's, or --box / --box-file.")
+@click.option("--window", nargs=2, type=float, default=None, metavar="LO HI",
+              help="(u1, u2) in [LO, HI]^2 on x = p0 + u1 (p1 - p0) + u2 (p2 - p0)  [default: -0.5 1.5].")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a figure of the cells: .png, .pdf or .svg, by the name's extension.")
+@click.option("--color", type=click.Choice(["class", "active", "random"]), default=None,
+              help="Fill cells by predicted class (default), by number of active neurons, or at random.")
+@click.option("--title", default=None, help="The figure's title (default: the region count).")
+@click.option("--dpi", type=int, default=None, help="The figure's resolution, 10 to 600  [default: 150].")
+@click.option("--boundary", is_flag=True, help="Draw the decision boundary, with the class on each side.")
 @click.option("--cells", is_flag=True, help="List every cell (polygon, packed pattern, output map) in the JSON.")
 @_tol_option
 @json_option
-def plane(model, trust, points_file, window, plot_path, boundary, cells, tol, as_json):
-    """The exact partition of a plane through three points into linear regions (polygon clipping)."""
+def plane(model, trust, box, box_file, unbounded, points_file, window, plot_path, color, title, dpi, boundary,
+          cells, tol, as_json):
+    """The exact partition of a plane into linear regions (polygon clipping): the plane through three
+    points, or the input box of a 2-input net.  On a slice, a box (--box, --box-file, else the model's)
+    is the part of the window where the regions mean something: the JSON gives the share of the window
+    inside it, and the figure hatches the rest."""
     from ..domains import plane as plane_domain
-    from ..geometry.plane import plane_partition
-    check_files({"plot": plot_path}, {"model": model, "points": points_file})
+    from ..geometry.plane import plane_partition, polygon_area, window_inside_box
+    from ..geometry.plot import check_plot_options
+    if plot_path is None and (color is not None or title is not None or dpi is not None or boundary):
+        raise InputError("--color, --title, --dpi and --boundary shape the figure: give --plot OUT.png")
+    color, dpi = color or "class", 150 if dpi is None else dpi
+    if plot_path is not None:
+        check_plot_options(plot_path, color=color, dpi=dpi, title=title)  # before the partition is computed
+    if unbounded:
+        raise InputError("plane: --unbounded has no window to draw; give --box LO HI or --box-file F.json")
+    check_files({"plot": plot_path}, {"model": model, "points": points_file, "box_file": box_file})
     net = load(model, trust)
-    P = _load_array(points_file, "--points")
-    P = P.reshape(P.shape[0], -1) if P.ndim > 1 else P
-    if P.ndim != 2 or P.shape != (3, net.input_dim):
-        raise InputError(f"--points must hold three points of {net.input_dim} values, got shape {P.shape}")
-    part = plane_partition(net, plane_domain(P[0], P[1], P[2], window[0], window[1]), tol=tol)
-    res = part.to_dict(cells=cells)
+    given_box = box is not None or box_file is not None
+    dom_box = get_domain(net, box, box_file, False) if given_box or net.lo is not None else None
+    if dom_box is not None and dom_box.A_ub.shape[0]:
+        raise InputError("box_file: the plane needs a box (lo, hi), not a polytope (A, b)", param="box_file")
+    res = {}
+    if points_file is None:
+        if window is not None:
+            raise InputError("--window goes with --points; without --points the plane is the input box")
+        if net.input_dim != 2:
+            raise InputError(f"points: the network has {net.input_dim} inputs; without --points the plane is "
+                             "the input box, which needs a 2-input net (give --points P.npy)", param="points")
+        if dom_box is None:
+            raise InputError("no box: give --box LO HI or --box-file F.json (the model has no lo/hi)")
+        part = plane_partition(net, dom_box, tol=tol)
+        res["plane"] = "input box"
+    else:
+        P = _load_array(points_file, "--points")
+        P = P.reshape(P.shape[0], -1) if P.ndim > 1 else P
+        if P.ndim != 2 or P.shape != (3, net.input_dim):
+            raise InputError(f"--points must hold three points of {net.input_dim} values, got shape {P.shape}")
+        window = PLANE_WINDOW if window is None else window
+        part = plane_partition(net, plane_domain(P[0], P[1], P[2], window[0], window[1]), tol=tol)
+        res["plane"] = "points"
+        if dom_box is not None:
+            inside = window_inside_box(part.domain, dom_box.lo, dom_box.hi)
+            res["window_inside_box"] = polygon_area(inside) / float(window[1] - window[0]) ** 2
+    res.update(part.to_dict(cells=cells))
     if plot_path is not None:
         from ..geometry.plot import plot_plane
-        plot_plane(part, plot_path, boundary=boundary)
+        plot_plane(part, plot_path, boundary=boundary, title=title, dpi=dpi, color=color,
+                   model_box=None if dom_box is None else (dom_box.lo, dom_box.hi))
         res["plot"] = str(plot_path)
-    emit(res, as_json, lambda r: f"{r['regions']:,} regions on the plane in {r['seconds']:.3f}s"
-                                 + (f"; plot {r['plot']}" if "plot" in r else ""))
+
+    def human(r):
+        share = (f" ({r['window_inside_box']:.1%} of the window inside the box)"
+                 if "window_inside_box" in r else "")
+        return (f"{r['regions']:,} regions on the plane in {r['seconds']:.3f}s{share}"
+                + (f"; plot {r['plot']}" if "plot" in r else ""))
+
+    emit(res, as_json, human)
 
 
 @main.command()

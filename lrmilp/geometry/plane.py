@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..domains import Domain
-from ..cells.polygon import polygon_inradius
+from ..cells.polygon import clip_polygon, polygon_inradius
 from ..tolerance import RULE, resolve_tolerance
 from ..errors import InputError
 from ..network import Network
@@ -189,6 +189,27 @@ class PlanePartition:
     def polygons(self) -> list[np.ndarray]:
         return np.split(self.V, _starts(self.cid)[1:])
 
+    def interior_points(self) -> np.ndarray:
+        """A point inside every cell (the mean of its vertices; cells are convex), (cells, 2) in u."""
+        return _centroids(self.V, self.cid) if len(self.cid) else np.zeros((0, 2))
+
+    def areas(self) -> np.ndarray:
+        """The area of every cell in the slice parameters u, (cells,)."""
+        return np.array([polygon_area(p) for p in self.polygons()]) if len(self.cid) else np.zeros(0)
+
+    def predicted_classes(self) -> np.ndarray:
+        """The class each cell predicts, at its interior point: the argmax of the outputs, or for a
+        single output 1 where it is > 0 and 0 elsewhere (the sign is the decision then), (cells,)."""
+        X = self.interior_points()
+        out = np.einsum("cok,ck->co", self.G, X) + self.h
+        if out.shape[1] == 1:
+            return (out[:, 0] > 0).astype(np.int64)
+        return out.argmax(axis=1)
+
+    def active_counts(self) -> np.ndarray:
+        """The number of active ReLU neurons of every cell's pattern, (cells,)."""
+        return self.patterns.sum(axis=1)
+
     def vertex_outputs(self) -> np.ndarray:
         """Network outputs at every vertex (each cell's own copy), (vertices, outputs)."""
         return np.einsum("vok,vk->vo", self.G[self.cid], self.V) + self.h[self.cid]
@@ -263,3 +284,82 @@ def plane_partition(net: Network, domain: Domain, *, tol: float | None = None) -
         H = L * on[:, None, :]
     G, h = np.transpose(H[:, :2], (0, 2, 1)), H[:, 2]
     return PlanePartition(V, cid, pats, G, h, domain, tol, time.perf_counter() - t0)
+
+
+def polygon_area(poly: np.ndarray) -> float:
+    """The area of a polygon given by its vertices in cyclic order (shoelace formula); 0 for fewer than 3.
+
+    Parameters
+    ----------
+    poly : numpy.ndarray
+        (k, 2) vertices.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> polygon_area(np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 1.0], [0.0, 1.0]]))
+    2.0
+    """
+    if len(poly) < 3:
+        return 0.0
+    x, y = poly[:, 0], poly[:, 1]
+    return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
+
+
+def window_inside_box(domain: Domain, lo, hi) -> np.ndarray:
+    """The part of a 2-D slice's window whose inputs lie in the box lo <= x <= hi, as a convex polygon in u.
+
+    A plane through three points leaves the model's input box in general (digits pixels outside
+    [0, 1], say), and regions there are never met by data; this is the exact part that stays inside,
+    the window clipped by the two half-planes lo_i <= origin_i + basis_i . u <= hi_i of every input.
+
+    Parameters
+    ----------
+    domain : Domain
+        A bounded 2-D box of parameters u (``lrmilp.domains.plane``, or a 2-input ``Box``: x = u).
+    lo, hi : array_like
+        The input box (one value per input; scalars broadcast); infinite bounds clip nothing.
+
+    Returns
+    -------
+    numpy.ndarray
+        (k, 2) vertices in cyclic order, counter-clockwise; no rows when no point of the window is
+        in the box.
+
+    Raises
+    ------
+    InputError
+        A domain that is not a bounded 2-D box, or lo, hi of the wrong length or NaN.
+
+    Examples
+    --------
+    >>> from lrmilp.domains import plane
+    >>> dom = plane([0.0, 0.0], [1.0, 0.0], [0.0, 1.0], -1.0, 2.0)
+    >>> polygon_area(window_inside_box(dom, 0.0, 1.0))
+    1.0
+    """
+    if domain.dim != 2 or not domain.bounded or domain.A_ub.shape[0]:
+        raise InputError("window_inside_box needs a bounded 2-D box domain (a plane slice or a 2-input box)")
+    n = domain.input_dim
+    bounds = []
+    for name, v in (("lo", lo), ("hi", hi)):
+        v = np.broadcast_to(np.asarray(v, dtype=float), (n,)) if np.ndim(v) == 0 else np.asarray(v, dtype=float)
+        if v.shape != (n,) or np.isnan(v).any():
+            raise InputError(f"{name}: the box needs {n} numbers (no NaN), got shape {v.shape}", param=name)
+        bounds.append(v)
+    lo, hi = bounds
+    basis = np.eye(2) if domain.basis is None else domain.basis
+    origin = np.zeros(n) if domain.origin is None else domain.origin
+    wl, wh = domain.lo, domain.hi
+    poly = np.array([[wl[0], wl[1]], [wh[0], wl[1]], [wh[0], wh[1]], [wl[0], wh[1]]])
+    for i in range(n):
+        if len(poly) < 3:
+            break
+        if np.isfinite(lo[i]):  # origin_i + basis_i . u - lo_i >= 0
+            poly = clip_polygon(poly, basis[i], origin[i] - lo[i], True)
+        if np.isfinite(hi[i]) and len(poly) >= 3:  # hi_i - origin_i - basis_i . u >= 0
+            poly = clip_polygon(poly, -basis[i], hi[i] - origin[i], True)
+    return poly if len(poly) >= 3 else poly[:0].reshape(0, 2)
