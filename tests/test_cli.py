@@ -128,3 +128,10 @@ def test_unsupported_onnx_op(tmp_path):
     path = tmp_path / "m.onnx"
     onnx.save(helper.make_model(graph), path)
     assert_bad(run("info", str(path)), "MaxPool")
+
+
+@pytest.mark.parametrize("args,needle", [(("count",), " count --help'"),  # the prog name as invoked
+                                         (("count", "x.npz", "--no-such-flag"), " count --help'"),
+                                         (("no-such-command",), "lrmilp.cli --help'")])
+def test_usage_errors_point_to_help(args, needle):
+    assert_bad(run(*args), needle)

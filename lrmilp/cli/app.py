@@ -101,7 +101,9 @@ class OneLineGroup(click.Group):
             if type(e).__name__.startswith("NoArgsIsHelp") and e.ctx is not None:
                 click.echo(e.ctx.get_help())  # bare `lrmilp`: the help, as click would show it
                 sys.exit(0)
-            fail(e.format_message())
+            # one line still, but it says where the usage is (click's own hint is a second line)
+            hint = f" See '{e.ctx.command_path} --help'." if e.ctx is not None else ""
+            fail(e.format_message() + hint)
         except (click.Abort, KeyboardInterrupt):
             click.echo("lrmilp: interrupted", err=True)
             sys.exit(130)
