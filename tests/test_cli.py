@@ -135,3 +135,18 @@ def test_unsupported_onnx_op(tmp_path):
                                          (("no-such-command",), "lrmilp.cli --help'")])
 def test_usage_errors_point_to_help(args, needle):
     assert_bad(run(*args), needle)
+
+
+def test_info_text_is_readable(tmp_path):
+    from lrmilp.network import Conv2d, Dense, Network
+    rng = np.random.default_rng(0)
+    conv = Conv2d(rng.normal(size=(2, 1, 3, 3)), rng.normal(size=2), in_shape=(1, 6, 6))
+    net = Network([conv, Dense(rng.normal(size=(3, conv.out_size)), rng.normal(size=3), relu=False,
+                               in_shape=conv.out_shape)], (1, 6, 6))
+    path = tmp_path / "cnn.npz"
+    save_npz(net, path)
+    r = run("info", str(path))
+    assert r.returncode == 0, r.stderr
+    assert "{" not in r.stdout and "'" not in r.stdout
+    assert "conv2d  2 filters 3x3 over 1 channel(s), stride 1, padding 0: 1x6x6 -> 2x4x4, ReLU" in r.stdout
+    assert "dense   32 -> 3, linear" in r.stdout

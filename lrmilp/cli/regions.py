@@ -24,11 +24,32 @@ def info(model, trust, as_json):
         if not (np.all(np.isfinite(net.lo)) and np.all(np.isfinite(net.hi))):
             out[NULLS_KEY] = "default_box lo/hi are null where the model's box is unbounded (infinite)"
 
+    def shape(v) -> str:
+        return "x".join(str(int(x)) for x in v)
+
+    def layer_line(k: int, layer: dict) -> str:
+        act = "ReLU" if layer.get("relu") else "linear"
+        if layer.get("type") == "conv2d":
+            f, c, kh, kw = layer["kernel"]
+            what = (f"conv2d  {f} filters {kh}x{kw} over {c} channel(s), stride {layer['stride']}, padding "
+                    f"{layer['padding']}: {shape(layer['in_shape'])} -> {shape(layer['out_shape'])}")
+        elif layer.get("type") == "dense":
+            out_n, in_n = layer["shape"]
+            what = f"dense   {in_n} -> {out_n}"
+        else:
+            what = ", ".join(f"{key} {val}" for key, val in layer.items() if key != "relu")
+        return f"  layer {k}: {what}, {act}"
+
     def human(r):
-        lines = [f"input {r['input_shape']} ({r['input_dim']} values), ReLU widths {r['widths']}, "
+        lines = [f"input {shape(r['input_shape'])} ({r['input_dim']} values), ReLU widths {r['widths']}, "
                  f"{r['neurons']} neurons, {r['output_dim']} outputs"]
-        for k, layer in enumerate(r["layers"]):
-            lines.append(f"  layer {k}: {layer}")
+        lines += [layer_line(k, layer) for k, layer in enumerate(r["layers"])]
+        if "default_box" in r:
+            lo, hi = np.asarray(r["default_box"]["lo"], dtype=float), np.asarray(r["default_box"]["hi"], dtype=float)
+            same = lo.size and np.all(lo == lo[0]) and np.all(hi == hi[0])
+            lines.append(f"  input box: [{lo[0]:g}, {hi[0]:g}]^{lo.size}" if same else
+                         f"  input box: per coordinate, lo in [{lo.min():g}, {lo.max():g}], hi in "
+                         f"[{hi.min():g}, {hi.max():g}]")
         return "\n".join(lines)
 
     emit(out, as_json, human)
