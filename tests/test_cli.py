@@ -150,3 +150,12 @@ def test_info_text_is_readable(tmp_path):
     assert "{" not in r.stdout and "'" not in r.stdout
     assert "conv2d  2 filters 3x3 over 1 channel(s), stride 1, padding 0: 1x6x6 -> 2x4x4, ReLU" in r.stdout
     assert "dense   32 -> 3, linear" in r.stdout
+
+
+def test_every_command_help_shows_examples():
+    from click.testing import CliRunner
+
+    from lrmilp.cli import main
+    for name in main.commands:
+        out = CliRunner().invoke(main, [name, "--help"]).output
+        assert "Examples:" in out and f"lrmilp {name} " in out.split("Examples:")[1], name

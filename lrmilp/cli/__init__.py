@@ -8,5 +8,8 @@ parameter, which the command line prints as its flag.  SIGTERM stops a command a
 
 from . import analysis, regions  # noqa: F401  (their commands join the group)
 from .app import main
+from .examples import add_examples
+
+add_examples(main)
 
 __all__ = ["main"]

@@ -156,14 +156,7 @@ def export_milp(model, trust, box, box_file, unbounded, out, margin, bound_metho
 @json_option
 def count(model, trust, box, box_file, unbounded, method, geometry, tol, jobs, dask, checkpoint, task_budget,
           time_limit, max_regions, regions_out, radius, around, progress, as_json):
-    """Count the full-dimensional linear regions of MODEL over a domain.
-
-    \b
-    Examples:
-      lrmilp count models/random-4-12-12-s0.npz --json
-      lrmilp count models/digits-mlp-64-11-11-10.npz --time-limit 60 --regions-out regions.jsonl
-      lrmilp count MODEL --around points.npy --radius 0.05 --box 0 1
-    """
+    """Count the full-dimensional linear regions of MODEL over a domain."""
     from ..counting import count_regions
     from ..parallel import default_jobs
     check_files({"regions_out": regions_out, "checkpoint": checkpoint}, {"model": model, "box_file": box_file})
