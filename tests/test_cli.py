@@ -159,3 +159,14 @@ def test_every_command_help_shows_examples():
     for name in main.commands:
         out = CliRunner().invoke(main, [name, "--help"]).output
         assert "Examples:" in out and f"lrmilp {name} " in out.split("Examples:")[1], name
+
+
+def test_sample_warns_when_samples_fall_outside_the_domain(tmp_path):
+    path = tmp_path / "net.npz"
+    save_npz(random_mlp([4, 6], seed=0), path)
+    r = run("sample", str(path), "--box", "-1", "1", "--samples", "500", "--distribution", "gaussian",
+            "--sigma", "5")
+    assert r.returncode == 0, r.stderr
+    assert "fell outside the domain" in r.stderr and "fell outside" in r.stdout
+    quiet = run("sample", str(path), "--box", "-1", "1", "--samples", "500")
+    assert quiet.returncode == 0 and "outside" not in quiet.stderr + quiet.stdout

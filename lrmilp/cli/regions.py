@@ -360,7 +360,18 @@ def sample(model, trust, box, box_file, unbounded, samples, distribution, sigma,
         dom = get_domain(net, None, None, False) if net.lo is not None else Unbounded(net.input_dim)
     res = sample_patterns(net, dom, samples=samples, distribution=distribution, sigma=sigma, data=data, seed=seed,
                           progress=progress).to_dict()
-    emit(res, as_json, lambda r: f"{r['distinct_patterns']:,} distinct patterns in {r['samples']:,} "
-                                 f"{r['distribution']} samples ({r['seconds']:.2f}s): a lower bound, not a count")
+    if res.get("outside_domain") and not as_json:
+        # said on stderr as well, so that a script reading only the number still sees it
+        click.echo(f"lrmilp: warning: {res['outside_domain']:,} of {res['samples']:,} samples fell outside the "
+                   "domain and were dropped (a smaller --sigma, or the domain's own box, keeps them)", err=True)
+
+    def human(r):
+        kept = r["samples"] - r.get("outside_domain", 0)
+        return (f"{r['distinct_patterns']:,} distinct patterns in {kept:,} {r['distribution']} samples inside the "
+                f"domain" + (f" ({r['outside_domain']:,} more fell outside and were dropped)"
+                             if r.get("outside_domain") else "")
+                + f" ({r['seconds']:.2f}s): a lower bound on the regions, not a count")
+
+    emit(res, as_json, human)
 
 
