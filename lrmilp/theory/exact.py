@@ -11,6 +11,8 @@ from .binomial import binom_prefix
 
 __all__ = ["one_layer_exact"]
 
+_FULL_RANK_ROWS = 4096  # most rows checked for full rank by one dense QR before the enumeration
+
 
 def _count_independent(res: np.ndarray, dim_left: int, tol: float) -> int:
     """Number of subsets of the rows of ``res`` that are linearly independent (empty set included).
@@ -53,8 +55,9 @@ def one_layer_exact(net: Network, *, rank_tol: float = 1e-9, max_subsets: int = 
     independent, so by Zaslavsky's theorem the regions are the linearly independent subsets of the
     normals (empty set included); parallel rows give distinct parallel hyperplanes and are never
     independent together.  ``rank_tol``: a unit normal is taken as independent of a set when its
-    component orthogonal to the set's span is longer than ``rank_tol``.  The subsets are enumerated
-    (exponential): raises InputError when sum_{k<=rank} C(m, k), m nonzero rows, exceeds ``max_subsets``.
+    component orthogonal to the set's span is longer than ``rank_tol``.  When the m nonzero rows are
+    all independent (m <= 4096) the answer 2^m is returned at once; otherwise the subsets are enumerated
+    (exponential): raises InputError when sum_{k<=rank} C(m, k) exceeds ``max_subsets``.
     """
     A = _single_relu_matrix(net)  # kept sparse until the size checks have passed
     norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=1)).ravel())
@@ -62,6 +65,13 @@ def one_layer_exact(net: Network, *, rank_tol: float = 1e-9, max_subsets: int = 
     if A.shape[0] == 0:
         return 1
     m, n0 = A.shape
+    if m <= min(n0, _FULL_RANK_ROWS):
+        # Independent rows make every subset independent: 2^m regions, found without enumerating them
+        # (and before the size limit below, which would refuse them).  |R_ii| is the residual of row i
+        # against the rows before it, the test the enumeration makes.
+        diag = np.abs(np.diag(np.linalg.qr(A.toarray().T, mode="r")))
+        if np.all(diag > rank_tol):
+            return 2 ** m
     too_large = InputError(f"one_layer_exact: {m} hyperplanes in R^{n0} are too many to enumerate "
                            f"(more than max_subsets={max_subsets} independent sets possible)")
     # Refuse before any SVD of a big matrix: the smallest rank r0 whose sum_{k<=r0} C(m, k) is over
