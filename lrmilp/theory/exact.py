@@ -56,7 +56,8 @@ def one_layer_exact(net: Network, *, rank_tol: float = 1e-9, max_subsets: int = 
     normals (empty set included); parallel rows give distinct parallel hyperplanes and are never
     independent together.  ``rank_tol``: a unit normal is taken as independent of a set when its
     component orthogonal to the set's span is longer than ``rank_tol``.  When the m nonzero rows are
-    all independent (m <= 4096) the answer 2^m is returned at once; otherwise the subsets are enumerated
+    all independent (m <= 4096) the answer 2^m is returned at once, and with a single linear relation
+    among them (rank m - 1: one circuit C) 2^m - 2^(m - |C|); otherwise the subsets are enumerated
     (exponential): raises InputError when sum_{k<=rank} C(m, k) exceeds ``max_subsets``.
     """
     A = _single_relu_matrix(net)  # kept sparse until the size checks have passed
@@ -72,6 +73,15 @@ def one_layer_exact(net: Network, *, rank_tol: float = 1e-9, max_subsets: int = 
         diag = np.abs(np.diag(np.linalg.qr(A.toarray().T, mode="r")))
         if np.all(diag > rank_tol):
             return 2 ** m
+        if np.sum(diag <= rank_tol) == 1:
+            # Rank m - 1 (if the QR test is right; the SVD below confirms): one linear relation
+            # sum y_i a_i = 0, so exactly one circuit, the support C of y, and the dependent sets are the
+            # supersets of C: 2^m - 2^(m - |C|) independent sets.
+            u, sing, _ = np.linalg.svd(A.toarray(), full_matrices=True)
+            if sing[-1] <= rank_tol and sing[-2] > rank_tol:
+                y = u[:, -1]
+                circuit = int(np.sum(np.abs(y) > rank_tol * np.abs(y).max()))
+                return 2 ** m - 2 ** (m - circuit)
     too_large = InputError(f"one_layer_exact: {m} hyperplanes in R^{n0} are too many to enumerate "
                            f"(more than max_subsets={max_subsets} independent sets possible)")
     # Refuse before any SVD of a big matrix: the smallest rank r0 whose sum_{k<=r0} C(m, k) is over
