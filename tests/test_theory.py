@@ -250,9 +250,12 @@ def test_xiong2020_matches_brute_force_and_bounds_exact(shape, kernel, d, stride
     assert exact is None or exact <= value
 
 
-def test_cnn_bounds_too_large_to_enumerate_gives_none():
-    b = cnn_bounds(one_layer_cnn((1, 8, 8), (3, 3), 4))  # 36 positions, 144 hyperplanes in R^64
-    assert b == {"activation_patterns": 2 ** 144, "xiong2020": None, "one_layer_exact": None}
+def test_cnn_bounds_too_large_to_enumerate_gives_none_and_why():
+    # 26 x 26 positions of 3x3 fields: the sweep's boundary (two rows of positions and more) is over the
+    # limit; 2 * 676 hyperplanes in R^784 with dependent rows are too many to enumerate.
+    b = cnn_bounds(one_layer_cnn((1, 28, 28), (3, 3), 2))
+    assert b["activation_patterns"] == 2 ** 1352 and b["xiong2020"] is None and b["one_layer_exact"] is None
+    assert "boundary" in b["xiong2020_note"] and "too many" in b["one_layer_exact_note"]
     with pytest.raises(InputError):
         cnn_bounds(random_mlp([2, 3, 1], last_relu=False))
 
@@ -275,7 +278,9 @@ def test_deep_cnn_upper_bound():
     assert b["xiong2020_upper"] == deep["upper"]
     assert "xiong2020" not in b and "one_layer_exact" not in b
     assert b["serra2018_rank"] <= b["serra2018"] <= b["montufar2017"]
-    assert all(type(v) is int for v in b.values() if v is not None)
+    assert all(type(v) is int for k, v in b.items() if v is not None and not k.endswith(("_note", "_scope")))
+    # A dense ReLU layer after the convolution: not an L-layer ReLU CNN, so no Theorem 5, and it says why.
+    assert b["xiong2020_lower"] is None and "L-layer ReLU CNN" in b["xiong2020_lower_note"]
 
 
 def test_bounds_for_network_on_mlp():

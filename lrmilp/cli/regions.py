@@ -324,8 +324,10 @@ def _bounds_table(r: dict) -> str:
     for k, v in r.items():
         if k in ("arch", "count_domain", "count_complete") or isinstance(v, (dict, list)):
             continue
+        if k.endswith("_note") and k.removesuffix("_note") in r:  # shown beside its value
+            continue
         if v is None:
-            v = "n/a"
+            v = f"n/a ({r[k + '_note']})" if r.get(k + "_note") else "n/a"
         lines.append(f"  {k:<{width}}  {v:>30,}" if isinstance(v, int) and not isinstance(v, bool)
                      else f"  {k:<{width}}  {str(v):>30}")
     if "serra2020" in r:
