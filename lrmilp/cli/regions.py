@@ -272,7 +272,8 @@ def lower_bound_cmd(model, trust, box, box_file, unbounded, xors, start, schedul
               help="Add serra2020: an upper bound for these weights over the domain, from MILPs on the network "
                    "(most neurons active / inactive together per layer, stable neurons).")
 @click.option("--time-limit", type=float, default=10.0, show_default=True,
-              help="Seconds per MILP of --empirical (two per ReLU layer); a stopped MILP's dual bound is used.")
+              help="Seconds per MILP of --empirical (two per ReLU layer; a stopped MILP's dual bound is used), "
+                   "and for each bound found by a search (Xiong et al.'s Theorem 2 on a CNN: n/a past it).")
 @click.option("--solver", type=click.Choice(["highs", "scip"]), default="highs", show_default=True,
               help="MILP solver of --empirical (scip needs PySCIPOpt).")
 @domain_options
@@ -298,7 +299,7 @@ def bounds_cmd(model, trust, arch, given_count, with_count, empirical, time_limi
         res["arch"] = dims
     else:
         net = load(model, trust)
-        res = theory.bounds_for_network(net)
+        res = theory.bounds_for_network(net, time_limit=time_limit)
         res["arch"] = [net.input_dim] + net.widths
         if with_count:
             from ..counting import count_regions
@@ -318,24 +319,48 @@ def bounds_cmd(model, trust, arch, given_count, with_count, empirical, time_limi
     emit(res, as_json, _bounds_table)
 
 
+_BOUND_SECTIONS = (
+    ("upper bounds on the most regions any weights of this architecture give over R^n0",
+     ("activation_patterns", "one_layer_max", "raghu2017", "montufar2017", "serra2018", "xiong2020",
+      "xiong2020_upper")),
+    ("... for any weights with these weights' ranks", ("serra2018_rank",)),
+    ("lower bounds on that maximum (some weights reach them; they say nothing about this network)",
+     ("montufar2014_lower", "serra2018_lower", "xiong2020_lower", "xiong2020_lower_exact")),
+    ("this network over R^n0, exactly", ("one_layer_exact",)),
+    ("these weights over the domain", ("serra2020", "count")),
+)
+
+
 def _bounds_table(r: dict) -> str:
+    """The bounds grouped by what they bound; n/a with its reason."""
     lines = [f"architecture {r['arch']}"]
     width = max(len(k) for k in r)
-    for k, v in r.items():
-        if k in ("arch", "count_domain", "count_complete") or isinstance(v, (dict, list)):
-            continue
-        if k.endswith("_note") and k.removesuffix("_note") in r:  # shown beside its value
-            continue
+
+    def row(k: str) -> str:
+        v = r[k]
         if v is None:
             v = f"n/a ({r[k + '_note']})" if r.get(k + "_note") else "n/a"
-        lines.append(f"  {k:<{width}}  {v:>30,}" if isinstance(v, int) and not isinstance(v, bool)
-                     else f"  {k:<{width}}  {str(v):>30}")
+        return (f"    {k:<{width}}  {v:>30,}" if isinstance(v, int) and not isinstance(v, bool)
+                else f"    {k:<{width}}  {str(v):>30}")
+
+    shown = {"arch", "count_domain", "count_complete", "xiong2020_scope"}
+    for title, keys in _BOUND_SECTIONS:
+        present = [k for k in keys if k in r]
+        if present:
+            lines.append(f"  {title}:")
+            lines += [row(k) for k in present]
+            shown.update(present)
+    rest = [k for k, v in r.items() if k not in shown and not k.endswith("_note") and not isinstance(v, (dict, list))]
+    if rest:
+        lines.append("  other:")
+        lines += [row(k) for k in rest]
     if "serra2020" in r:
         d = r["serra2020_details"]
-        lines.append(f"serra2020 is an upper bound for these weights over this domain ({d['domain']['kind']}, "
-                     f"activation-based, after Serra & Ramalingam 2020; MILPs by {d['solver']} in {d['seconds']:.2f}s"
-                     + (f", {d['dual_bound_used']} stopped: dual bounds used" if d["dual_bound_used"] else "")
-                     + "); the other upper bounds hold for every weight of the architecture")
+        lines.append(f"serra2020: activation-based, after Serra & Ramalingam 2020, over the {d['domain']['kind']}; "
+                     f"MILPs by {d['solver']} in {d['seconds']:.2f}s"
+                     + (f", {d['dual_bound_used']} stopped: dual bounds used" if d["dual_bound_used"] else ""))
+    if "count" in r and r.get("count_complete") is False:
+        lines.append("count: stopped early, a lower bound")
     return "\n".join(lines)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from itertools import accumulate
 from math import comb, prod
 from typing import Sequence
@@ -42,7 +44,8 @@ def receptive_fields(input_shape: tuple[int, int, int], kernel: tuple[int, int],
 
 def xiong2020(*, input_shape: tuple[int, int, int], kernel: int | tuple[int, int], filters: int,
               stride: int = 1, padding: int = 0, method: str = "frontier", max_positions: int = 20,
-              max_boundary: int = MAX_BOUNDARY, max_states: int = MAX_STATES) -> int:
+              max_boundary: int = MAX_BOUNDARY, max_states: int = MAX_STATES,
+              time_limit: float | None = None) -> int:
     """Maximal number of regions of a one-layer ReLU CNN over R^{C*H*W} (Xiong et al. 2020, Thm 2).
 
     Theorem 2 states that the maximum equals sum over t in K of prod_{p} C(filters, t_p), p over
@@ -70,6 +73,9 @@ def xiong2020(*, input_shape: tuple[int, int, int], kernel: int | tuple[int, int
     max_boundary, max_states : int
         The frontier method refuses (InputError saying which limit) a boundary of more than
         ``max_boundary`` positions or more than ``max_states`` distinct states after a position.
+    time_limit : float, optional
+        Seconds for the frontier method; past them it raises InputError saying so (no partial sum:
+        a partial sum would be no bound at all).
 
     Returns
     -------
@@ -104,7 +110,8 @@ def xiong2020(*, input_shape: tuple[int, int, int], kernel: int | tuple[int, int
     rows = list(range(len(fields)))
     cols = [y * ow + x for x in range(ow) for y in range(oh)]
     order = min(rows, cols, key=lambda o: max(_boundaries(fields, o), default=0))
-    return _count_by_boundary(fields, c_in, d, order, max_boundary, max_states)
+    deadline = None if time_limit is None else time.perf_counter() + time_limit
+    return _count_by_boundary(fields, c_in, d, order, max_boundary, max_states, deadline)
 
 
 def _boundaries(fields: list[int], order: list[int]) -> list[int]:
@@ -126,7 +133,7 @@ def _future_unions(fields: list[int], order: list[int]) -> list[int]:
 
 
 def _count_by_boundary(fields: list[int], c_in: int, d: int, order: list[int], max_boundary: int,
-                       max_states: int) -> int:
+                       max_states: int, deadline: float | None = None) -> int:
     """Theorem 2's sum by a sweep over the positions with a boundary state (see :func:`xiong2020`).
 
     With f(S) = c_in * |union of fields of S|, a partial t on the swept positions P leaves every set F
@@ -179,6 +186,9 @@ def _count_by_boundary(fields: list[int], c_in: int, d: int, order: list[int], m
                 for row, data in zip(rows, child):
                     key = data.tobytes()
                     new[key] = new.get(key, 0) + ws[lo + row] * weights[t]
+            if deadline is not None and time.perf_counter() > deadline:
+                raise InputError(f"xiong2020: not finished within its time limit (position {k + 1} of "
+                                 f"{len(order)}, {len(new):,} sweep states); a longer time limit (--time-limit) may finish it")
             if len(new) > max_states:  # checked per block, to refuse before finishing a hopeless step
                 raise InputError(f"xiong2020: more than max_states={max_states:,} distinct sweep states at "
                                  f"position {k + 1} of {len(order)} (boundary of {len(nxt)} positions)")
@@ -234,7 +244,8 @@ def _count_by_position_sets(fields: list[int], c_in: int, d: int) -> int:
 
 
 def xiong2020_deep_bounds(*, input_shape: tuple[int, int, int], kernel: int | tuple[int, int], filters: int,
-                          stride: int = 1, padding: int = 0, later_widths: Sequence[int]) -> dict:
+                          stride: int = 1, padding: int = 0, later_widths: Sequence[int],
+                          time_limit: float | None = None) -> dict:
     """Upper bound for a ReLU net whose first ReLU layer is the given convolution.
 
     ``later_widths`` are the widths (neurons) of the ReLU layers after the first.  Returns
@@ -247,7 +258,8 @@ def xiong2020_deep_bounds(*, input_shape: tuple[int, int, int], kernel: int | tu
     n0 = int(prod(int(s) for s in input_shape))
     if any(int(n) != n or n < 1 for n in later_widths):
         raise InputError(f"later_widths must be positive integers, got {list(later_widths)}")
-    first = xiong2020(input_shape=input_shape, kernel=kernel, filters=filters, stride=stride, padding=padding)
+    first = xiong2020(input_shape=input_shape, kernel=kernel, filters=filters, stride=stride, padding=padding,
+                      time_limit=time_limit)
     return {"upper": first * prod(binom_prefix(int(n), n0) for n in later_widths)}
 
 

@@ -42,16 +42,17 @@ def _attempt(out: dict, key: str, fn, *args, **kwargs) -> None:
         out[f"{key}_note"] = str(exc)
 
 
-def cnn_bounds(net: Network) -> dict:
+def cnn_bounds(net: Network, *, time_limit: float | None = None) -> dict:
     """For a one-layer CNN: activation_patterns, xiong2020 and one_layer_exact.
 
-    Each of the last two is None where it cannot be computed, with the reason under ``<key>_note``.
+    Each of the last two is None where it cannot be computed (or xiong2020's search outlasts
+    ``time_limit`` seconds), with the reason under ``<key>_note``.
     """
     conv = _one_layer_cnn(net)
     if conv is None:
         raise InputError("cnn_bounds needs a one-layer CNN: a first Conv2d layer with ReLU, the rest linear")
     out = {"activation_patterns": activation_patterns(net.widths)}
-    _attempt(out, "xiong2020", xiong2020, **_xiong_args(conv))
+    _attempt(out, "xiong2020", xiong2020, **_xiong_args(conv), time_limit=time_limit)
     _attempt(out, "one_layer_exact", one_layer_exact, net)
     return out
 
@@ -116,7 +117,7 @@ def _effective_ranks(net: Network) -> list[int]:
     return ranks
 
 
-def bounds_for_network(net: Network) -> dict:
+def bounds_for_network(net: Network, *, time_limit: float | None = None) -> dict:
     """All bounds that apply to ``net``.
 
     Always the :func:`mlp_bounds` keys, with serra2018_rank from the ranks of the actual weights
@@ -132,6 +133,9 @@ def bounds_for_network(net: Network) -> dict:
     ----------
     net : Network
         The network.
+    time_limit : float, optional
+        Seconds for each bound computed by a search (Xiong et al.'s Theorem 2 sum); one that runs
+        out of time is None, with the reason.
 
     Returns
     -------
@@ -155,12 +159,14 @@ def bounds_for_network(net: Network) -> dict:
     first = net.layers[0]
     if net.relu_layers == [0]:
         if isinstance(first, Conv2d):
-            _attempt(out, "xiong2020", xiong2020, **_xiong_args(first))
+            _attempt(out, "xiong2020", xiong2020, **_xiong_args(first), time_limit=time_limit)
         _attempt(out, "one_layer_exact", one_layer_exact, net)
     elif isinstance(first, Conv2d) and first.relu:
         _attempt(out, "xiong2020_upper",
-                 lambda: xiong2020_deep_bounds(**_xiong_args(first), later_widths=widths[1:])["upper"])
-        _attempt(out, "xiong2020_lower", lambda: xiong2020_lower(input_shape=net.input_shape, layers=_conv_stack(net)))
+                 lambda: xiong2020_deep_bounds(**_xiong_args(first), later_widths=widths[1:],
+                                               time_limit=time_limit)["upper"])
+        _attempt(out, "xiong2020_lower", lambda: xiong2020_lower(input_shape=net.input_shape, layers=_conv_stack(net),
+                                                                 time_limit=time_limit))
         _attempt(out, "xiong2020_lower_exact",
                  lambda: xiong2020_lower_exact(input_shape=net.input_shape, layers=_conv_stack(net)))
         out["xiong2020_scope"] = SCOPE
