@@ -256,7 +256,8 @@ def lower_bound_cmd(model, trust, box, box_file, unbounded, xors, start, schedul
 @click.option("--delta", type=float, default=0.2, show_default=True,
               help="Failure probability in (0, 1): the confidence is 1 - delta.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--time-limit", type=float, default=None, help="Seconds for the whole estimate (cut short: no guarantee).")
+@click.option("--time-limit", type=float, default=None,
+              help="Seconds for the whole estimate (cut short: no guarantee).")
 @click.option("--tol", type=float, default=None, help="Region tolerance (see lrmilp count).")
 @click.option("--jobs", type=int, default=1, show_default=True,
               help="Run the iterations on this many processes (or Dask LocalCluster workers); same result.")
