@@ -17,7 +17,7 @@ cells are nested, c(m) does not increase with m, and the iteration finds the sma
 m).  Its estimate is c(m) 2^m.  If even m = n - 1 leaves the cell large, the iteration returns no
 estimate (ApproxMC2Core's bottom) and is left out of the median.
 
-**The guarantee** (ApproxMC2, Theorem 2): with
+**The guarantee** (the main theorem of the ApproxMC2 paper): with
 
     thresh = 1 + 9.84 (1 + eps / (1 + eps)) (1 + 1/eps)^2,   t = ceil(17 log2(3 / delta)),
 
