@@ -58,6 +58,7 @@ class TaskKind:
 TASKS: dict[str, TaskKind] = {k.name: k for k in [
     TaskKind("count", "lrmilp.counting:count_regions", "regions", path_options=("regions_out", "checkpoint")),
     TaskKind("lower-bound", "lrmilp.lowerbound:lower_bound", "lower_bound"),
+    TaskKind("estimate", "lrmilp.estimate:estimate", "estimate"),
     TaskKind("bounds", "lrmilp.theory:bounds_for_network", "serra2018", uses_domain=False),
     TaskKind("serra2020", "lrmilp.empirical:serra2020", "value"),
     TaskKind("sample", "lrmilp.sampling:sample_patterns", "distinct_patterns", path_options=("data",)),

@@ -1,4 +1,4 @@
-"""Commands about counts and bounds: info, tighten, export-milp, count, lower-bound, bounds, sample."""
+"""Commands about counts and bounds: info, tighten, export-milp, count, lower-bound, estimate, bounds, sample."""
 
 from __future__ import annotations
 
@@ -257,6 +257,53 @@ def lower_bound_cmd(model, trust, box, box_file, unbounded, xors, start, schedul
         return (f"at least {r['lower_bound']:,} regions with confidence {r['confidence']:.4g} "
                 f"({how}; {r['certain_lower_bound']:,} distinct regions found for certain; {r['seconds']:.2f}s, "
                 f"stopped: {r['stopped']}) — a lower bound, not a count")
+
+    emit(res, as_json, human)
+
+
+# --- estimate ------------------------------------------------------------------------------------
+@main.command("estimate")
+@model_argument
+@domain_options
+@click.option("--epsilon", type=float, default=0.8, show_default=True,
+              help="Tolerance: the estimate is within a factor 1 + epsilon of the count (with probability 1 - delta).")
+@click.option("--delta", type=float, default=0.2, show_default=True,
+              help="Failure probability in (0, 1): the confidence is 1 - delta.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--time-limit", type=float, default=None,
+              help="Seconds for the whole estimate (cut short: no guarantee).")
+@click.option("--tol", type=float, default=None, help="Region tolerance (see lrmilp count).")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="Run the iterations on this many processes (or Dask LocalCluster workers); same result.")
+@click.option("--dask", default=None, metavar="local|tcp://HOST:PORT", help="Run the iterations on Dask.")
+@click.option("--geometry", default="auto", show_default=True, metavar="NAME",
+              help="The searches' cells (as for lrmilp count).")
+@progress_option
+@json_option
+def estimate_cmd(model, trust, box, box_file, unbounded, epsilon, delta, seed, time_limit, tol, jobs, dask, geometry,
+                 progress, as_json):
+    """An estimate of the region count within a factor 1 + epsilon with probability 1 - delta (ApproxMC2 hashing)."""
+    from ..estimate import estimate
+    net = load(model, trust)
+    dom = get_domain(net, box, box_file, unbounded)
+    res = estimate(net, dom, epsilon=epsilon, delta=delta, seed=seed, time_limit=time_limit, tol=tol, jobs=jobs,
+                   dask=dask, progress=progress, geometry=geometry).to_dict()
+
+    def human(r):
+        if r["estimate"] is None:
+            return f"no estimate ({r['seconds']:.2f}s, stopped: {r['stopped']})"
+        lo, hi = r["interval"]
+        head = (f"estimate {r['estimate']:,} regions, interval [{lo:,.1f}, {hi:,.1f}], "
+                f"confidence {r['confidence'] if r['confidence'] is not None else 'none'} ({r['seconds']:.2f}s)")
+        if r["exact"]:
+            why = f"exact: fewer than thresh = {r['thresh']:.1f} regions, all counted"
+        elif r["guaranteed"]:
+            why = (f"the count is in the interval with probability >= {r['confidence']:.4g} (median of "
+                   f"{r['iterations']} ApproxMC2 iterations, epsilon {r['epsilon']:g}, delta {r['delta']:g})")
+        else:
+            why = (f"stopped ({r['stopped']}) after {r['iterations_done']} of {r['iterations']} iterations: "
+                   "no guarantee")
+        return f"{head}\n{why}"
 
     emit(res, as_json, human)
 
