@@ -91,7 +91,7 @@ def test_upper_bound_chain_on_random_architectures():
         assert b["serra2018"] <= b["montufar2017"] <= b["raghu2017"] <= b["activation_patterns"]
         for key in ("montufar2014_lower", "serra2018_lower"):
             assert b[key] is None or b[key] <= b["serra2018"]
-        assert all(type(v) is int for v in b.values() if v is not None)
+        assert all(type(v) is int for k, v in b.items() if v is not None and not k.endswith("_note"))
 
 
 def test_serra2018_exact_for_one_input():
@@ -117,7 +117,8 @@ def test_small_closed_forms():
 def test_mlp_bounds_keys_and_types():
     b = mlp_bounds(784, [22, 10])
     assert set(b) == {"activation_patterns", "one_layer_max", "raghu2017", "montufar2017", "serra2018",
-                      "montufar2014_lower", "serra2018_lower"}
+                      "montufar2014_lower", "serra2018_lower", "montufar2014_lower_note", "serra2018_lower_note"}
+    assert "784" in b["montufar2014_lower_note"] and "2352" in b["serra2018_lower_note"]  # why n/a
     assert b["montufar2017"] == b["activation_patterns"] == 2 ** 32
     # Serra: once all 22 units of layer 1 are counted (j1 = 22) no dimension is left for layer 2.
     assert b["serra2018"] == sum(comb(22, j1) * sum(comb(10, j2) for j2 in range(min(22 - j1, 10) + 1))
@@ -126,7 +127,7 @@ def test_mlp_bounds_keys_and_types():
     assert bounds_for_arch([784, 22, 10]) == b
     ranked = mlp_bounds(4, [6, 5], ranks=[2, 2])
     assert ranked["serra2018_rank"] < ranked["serra2018"]
-    assert all(type(v) is int for v in ranked.values() if v is not None)
+    assert all(type(v) is int for k, v in ranked.items() if v is not None and not k.endswith("_note"))
 
 
 @pytest.mark.parametrize("bad", [lambda: mlp_bounds(0, [3]), lambda: mlp_bounds(3, []),

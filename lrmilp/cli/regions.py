@@ -374,7 +374,7 @@ _BOUND_SECTIONS = (
     ("lower bounds on that maximum (some weights reach them; they say nothing about this network)",
      ("montufar2014_lower", "serra2018_lower", "xiong2020_lower", "xiong2020_lower_exact")),
     ("this network over R^n0, exactly", ("one_layer_exact",)),
-    ("these weights over the domain", ("serra2020", "count")),
+    ("these weights over this domain", ("serra2020", "count")),
 )
 
 

@@ -150,7 +150,11 @@ def mlp_bounds(n0: int, widths: Sequence[int], *, ranks: Sequence[int] | None = 
     if ranks is not None:
         out["serra2018_rank"] = serra2018(n0, ws, ranks=ranks)
     out["montufar2014_lower"] = montufar2014_lower(n0, ws)
+    if out["montufar2014_lower"] is None:
+        out["montufar2014_lower_note"] = f"needs every width >= n0 = {n0} (smallest is {min(ws)})"
     out["serra2018_lower"] = serra2018_lower(n0, ws)
+    if out["serra2018_lower"] is None:
+        out["serra2018_lower_note"] = f"needs every width >= 3 n0 = {3 * n0} (smallest is {min(ws)})"
     return out
 
 

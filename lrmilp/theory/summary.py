@@ -156,6 +156,8 @@ def bounds_for_network(net: Network, *, time_limit: float | None = None) -> dict
         # The lower bounds are reached by some fully connected net of these widths; weight sharing
         # may forbid that (the 1x1x4 CNN with three 1x2 filters has at most 217 < 256 regions).
         out["montufar2014_lower"] = out["serra2018_lower"] = None
+        out["montufar2014_lower_note"] = out["serra2018_lower_note"] = (
+            "the construction needs fully connected layers; weight sharing may forbid it")
     first = net.layers[0]
     if net.relu_layers == [0]:
         if isinstance(first, Conv2d):
