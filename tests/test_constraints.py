@@ -187,6 +187,20 @@ def test_class_wins_covers_every_region_on_a_random_net(tmp_path):
     assert union == all_pats and total >= free.regions
 
 
+def test_every_geometry_filters_the_same_regions(tmp_path):
+    """The filter sits in the search's on_region hook: the polygon, vertex, lp, batch and dual (numba)
+    geometries all emit through it and keep the same patterns."""
+    for widths, geometries in (([2, 5, 4, 3], ("polygon", "vertex", "lp", "batch", "dual")),
+                               ([7, 5, 4, 3], ("lp", "dual"))):
+        net = random_mlp(widths, seed=3, last_relu=False)
+        dom = Box(-1, 1, widths[0])
+        # The class winning at the centre, and an input row the centre meets: a non-empty constrained set.
+        cs = class_wins(net, int(np.argmax(net.forward(np.zeros(widths[0]))[0]))) + kinds(net, 3)["input"]
+        found = {g: counted(net, dom, tmp_path, g, geometry=g, constraints=cs)[1] for g in geometries}
+        first = found[geometries[0]]
+        assert first and all(p == first for p in found.values()), {g: len(p) for g, p in found.items()}
+
+
 def test_rebalanced_network_keeps_its_constraints():
     """Rows with entries beyond 2^64 are rescaled by powers of two before counting; constraints on that
     layer and on the outputs must still mean the network as given, in the tree and in the MILP."""
