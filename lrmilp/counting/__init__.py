@@ -137,8 +137,8 @@ def count_regions(net: Network, domain: Domain, *, method: str = "tree", geometr
             constraints = ConstraintSet(constraints.constraints, net, source=constraints.source)
         for name, value in (("jobs", jobs > 1), ("dask", dask is not None), ("checkpoint", checkpoint is not None)):
             if value:
-                raise InputError(f"constraints are counted serially (each region is decided in this process); "
-                                 f"drop {name}", param=(name, "constraints"))
+                raise InputError(f"a constrained count runs serially (each region is decided in this process); "
+                                 f"drop {name}", param=name)
     if method == "tree":
         cls = geometry_class(geometry, domain)
         if cls.prefixes is False and checkpoint is not None:
