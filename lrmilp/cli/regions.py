@@ -152,26 +152,35 @@ def export_milp(model, trust, box, box_file, unbounded, out, margin, bound_metho
 @click.option("--around", type=click.Path(dir_okay=False), default=None,
               help="X.npy of N points (N, n0): count in the l-inf ball of --radius around each (local complexity), "
                    "cut to --box/--box-file when given.")
+@click.option("--constraints", "constraints_file", type=click.Path(dir_okay=False), default=None,
+              help="C.json of linear constraints on inputs, a ReLU layer or outputs: count the regions whose part "
+                   "satisfying them holds a ball of radius > tol (README: counting under your own constraints).")
+@click.option("--class-wins", type=int, default=None, metavar="C",
+              help="Count the regions where output C is largest (y_j <= y_C for all j; with --constraints, both).")
 @progress_option
 @json_option
 def count(model, trust, box, box_file, unbounded, method, geometry, tol, jobs, dask, checkpoint, task_budget,
-          time_limit, max_regions, regions_out, radius, around, progress, as_json):
+          time_limit, max_regions, regions_out, radius, around, constraints_file, class_wins, progress, as_json):
     """Count the full-dimensional linear regions of MODEL over a domain."""
     from ..counting import count_regions
     from ..parallel import default_jobs
-    check_files({"regions_out": regions_out, "checkpoint": checkpoint}, {"model": model, "box_file": box_file})
+    check_files({"regions_out": regions_out, "checkpoint": checkpoint},
+                {"model": model, "box_file": box_file, "constraints": constraints_file})
     net = load(model, trust)
+    constraints = _constraints(net, constraints_file, class_wins)
+    if constraints is not None and around is not None:
+        raise InputError("--around does not take --constraints or --class-wins")
     if around is not None:
         return _count_around(net, around, radius, box, box_file, unbounded, method, geometry, tol, jobs, dask,
                              time_limit, progress, as_json,
                              {"--checkpoint": checkpoint, "--regions-out": regions_out, "--max-regions": max_regions,
                               "--task-budget": task_budget})
     dom = get_domain(net, box, box_file, unbounded)
-    if jobs is None:
-        jobs = default_jobs() if method == "tree" else 1
+    if jobs is None:  # constrained counts run serially
+        jobs = default_jobs() if method == "tree" and constraints is None else 1
     res = count_regions(net, dom, method=method, geometry=geometry, tol=tol, jobs=jobs, time_limit=time_limit, max_regions=max_regions,
                         regions_out=regions_out, progress=progress, radius=radius, dask=dask,
-                        checkpoint=checkpoint, task_budget=task_budget).to_dict()
+                        checkpoint=checkpoint, task_budget=task_budget, constraints=constraints).to_dict()
 
     def human(r):
         head = f"{r['regions']:,} regions" + ("" if r["complete"] else f" at least (stopped: {r['stopped']})")
@@ -179,9 +188,24 @@ def count(model, trust, box, box_file, unbounded, method, geometry, tol, jobs, d
                 + (f" ({r['lps_per_region']} per region)" if "lps_per_region" in r else "")
                 + f"; tol {r['tol']:g}: {r['tol_meaning']}"
                 + (f"\nnote: {r['thin_dropped']:,} candidate cells exist but hold no ball of radius > tol and were "
-                   "not counted; a smaller --tol would count them" if r.get("thin_dropped") else ""))
+                   "not counted; a smaller --tol would count them" if r.get("thin_dropped") else "")
+                + (f"\nunder {r['constraints']['rows']} constraint rows ({r['constraints']['source']})"
+                   + (f"; {r['regions_unconstrained']:,} regions without them" if "regions_unconstrained" in r else "")
+                   if "constraints" in r else ""))
 
     emit(res, as_json, human)
+
+
+def _constraints(net, path, class_wins):
+    """The constraint set of ``--constraints`` and ``--class-wins`` (both: every row of each), or None."""
+    from ..constraints import class_wins as wins
+    from ..constraints import load_constraints
+    sets = []
+    if path is not None:
+        sets.append(load_constraints(path, net))
+    if class_wins is not None:
+        sets.append(wins(net, class_wins))
+    return None if not sets else sets[0] if len(sets) == 1 else sets[0] + sets[1]
 
 
 def _count_around(net, around, radius, box, box_file, unbounded, method, geometry, tol, jobs, dask, time_limit,

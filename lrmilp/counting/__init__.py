@@ -15,6 +15,7 @@ from pathlib import Path
 from ..bounds import METHODS as BOUND_METHODS
 from ..bounds import Bounds, tighten
 from ..cells import geometry_class
+from ..constraints import ConstraintSet
 from ..domains import Domain
 from ..errors import InputError
 from ..network import Network, balanced
@@ -34,11 +35,13 @@ def count_regions(net: Network, domain: Domain, *, method: str = "tree", geometr
                   tol: float | None = None, jobs: int = 1, time_limit: float | None = None,
                   max_regions: int | None = None, regions_out: str | Path | None = None, bound_method: str = "lp",
                   progress: bool | None = None, radius: float | None = None, dask: str | None = None,
-                  checkpoint: str | Path | None = None, task_budget: float | None = None) -> CountResult:
+                  checkpoint: str | Path | None = None, task_budget: float | None = None,
+                  constraints: ConstraintSet | None = None) -> CountResult:
     """Count the full-dimensional linear regions of ``net`` over ``domain``.
 
     A pattern counts iff its inputs in the domain contain a ball of radius > ``tol``
-    (:mod:`lrmilp.tolerance`).  The result is exact when ``complete`` is true; a run stopped by
+    (:mod:`lrmilp.tolerance`); with ``constraints``, iff its inputs in the domain that satisfy them
+    contain such a ball (:mod:`lrmilp.constraints`).  The result is exact when ``complete`` is true; a run stopped by
     ``time_limit``, ``max_regions``, SIGINT or SIGTERM returns ``complete=False`` and a count that is a
     valid lower bound.  Every option is checked before work starts.
 
@@ -77,6 +80,14 @@ def count_regions(net: Network, domain: Domain, *, method: str = "tree", geometr
         Journal finished tasks here; the same call resumes a stopped count (:mod:`lrmilp.parallel`).
     task_budget : float, optional
         Seconds a parallel task searches before handing out the rest of its subtree.
+    constraints : ConstraintSet, optional
+        The user's linear constraints on inputs, pre-activations or outputs (:mod:`lrmilp.constraints`;
+        rebuilt and size-checked against ``net`` if built for another network object).  The tree
+        decides each region it finds with the constrained Chebyshev LP (exact: every constrained region
+        is an unconstrained one) and runs serially: ``jobs`` > 1, ``dask`` and ``checkpoint`` are
+        refused.  The solver peers add the rows to their MILP.  ``max_regions`` and ``regions_out``
+        then concern the constrained regions; the result adds ``constraints`` and, for the tree,
+        ``regions_unconstrained``.
 
     Returns
     -------
@@ -119,6 +130,15 @@ def count_regions(net: Network, domain: Domain, *, method: str = "tree", geometr
     if checkpoint is not None:
         check_writable(checkpoint, "checkpoint")
     check_distinct({"regions_out": regions_out, "checkpoint": checkpoint})
+    if constraints is not None:
+        if not isinstance(constraints, ConstraintSet):
+            raise InputError("constraints must be a ConstraintSet (lrmilp.constraints)", param="constraints")
+        if constraints.net is not net:
+            constraints = ConstraintSet(constraints.constraints, net, source=constraints.source)
+        for name, value in (("jobs", jobs > 1), ("dask", dask is not None), ("checkpoint", checkpoint is not None)):
+            if value:
+                raise InputError(f"a constrained count runs serially (each region is decided in this process); "
+                                 f"drop {name}", param=name)
     if method == "tree":
         cls = geometry_class(geometry, domain)
         if cls.prefixes is False and checkpoint is not None:
@@ -126,7 +146,8 @@ def count_regions(net: Network, domain: Domain, *, method: str = "tree", geometr
                              "runs serially; choose geometry 'lp' to checkpoint it", param="checkpoint")
         return count_tree(net, domain, geometry=cls.name, tol=tol, jobs=jobs, time_limit=time_limit,
                           max_regions=max_regions, regions_out=regions_out, bound_method=bound_method,
-                          progress=progress, dask=dask, checkpoint=checkpoint, task_budget=task_budget)
+                          progress=progress, dask=dask, checkpoint=checkpoint, task_budget=task_budget,
+                          constraints=constraints)
     for name, value in (("dask", dask), ("checkpoint", checkpoint)):
         if value is not None:
             raise InputError(f"{name} needs method 'tree'", param=(name, "method"))
@@ -134,7 +155,8 @@ def count_regions(net: Network, domain: Domain, *, method: str = "tree", geometr
         raise InputError("geometry needs method 'tree'", param=("geometry", "method"))
     from .solvers import count_with_solver  # highspy's MILP front end and the solver back ends load here
     return count_with_solver(net, domain, method=method, tol=tol, time_limit=time_limit,
-                             max_regions=max_regions, regions_out=regions_out, progress=progress, radius=radius)
+                             max_regions=max_regions, regions_out=regions_out, progress=progress, radius=radius,
+                             constraints=constraints)
 
 
 def tree_bounds(net: Network, domain: Domain, *, geometry: str = "auto", bound_method: str = "lp") -> Bounds:
@@ -175,9 +197,11 @@ def count_tree(net: Network, domain: Domain, *, geometry: str = "auto", tol: "fl
                jobs: int = 1, time_limit: float | None = None, max_regions: int | None = None,
                regions_out: str | Path | None = None, bound_method: str = "lp", progress: bool | None = False,
                dask: str | None = None, checkpoint: str | Path | None = None,
-               task_budget: float | None = None) -> CountResult:
+               task_budget: float | None = None, constraints: ConstraintSet | None = None) -> CountResult:
     """The one-tree count of :func:`count_regions` (options checked there): serial, or on workers when
-    ``jobs`` > 1, ``dask`` or ``checkpoint`` asks for tasks and the geometry makes them.
+    ``jobs`` > 1, ``dask`` or ``checkpoint`` asks for tasks and the geometry makes them.  With
+    ``constraints`` (checked against ``net`` as given) the serial count of
+    :func:`lrmilp.counting.constrained.count_tree_constrained`.
 
     Parameters
     ----------
@@ -187,7 +211,7 @@ def count_tree(net: Network, domain: Domain, *, geometry: str = "auto", tol: "fl
         A geometry name (:mod:`lrmilp.cells`).
     tol : float or Tolerance, optional
         The tolerance (a resolved one, or an absolute tol, or None for the default).
-    jobs, time_limit, max_regions, regions_out, bound_method, progress, dask, checkpoint, task_budget
+    jobs, time_limit, max_regions, regions_out, bound_method, progress, dask, checkpoint, task_budget, constraints
         As for :func:`count_regions`.
 
     Returns
@@ -204,6 +228,13 @@ def count_tree(net: Network, domain: Domain, *, geometry: str = "auto", tol: "fl
     t0 = time.perf_counter()
     net = balanced(net)  # exact power-of-two rescaling: the same regions, no overflow in norms
     tolerance = tol if isinstance(tol, Tolerance) else resolve_tolerance(net, domain, tol)
+    if constraints is not None:
+        from .constrained import count_tree_constrained
+        cls = geometry_class(geometry, domain)
+        return count_tree_constrained(net, domain, constraints, tolerance=tolerance,
+                                      bounds=tree_bounds(net, domain, geometry=cls.name, bound_method=bound_method),
+                                      geometry=cls.name, time_limit=time_limit, max_regions=max_regions,
+                                      regions_out=regions_out, progress=progress, t0=t0)
     if not net.relu_layers:
         return tree_result(TreeStats(regions=1), stopped=None, seconds=time.perf_counter() - t0, tolerance=tolerance,
                            geometry="none", bounds=tree_bounds(net, domain), domain=domain)

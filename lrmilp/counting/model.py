@@ -24,8 +24,10 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..bounds import tighten
+from ..constraints import BoundConstraints, ConstraintSet
 from ..domains import Domain, domain_rows
 from ..errors import InputError
 from ..formulations.bigm import LinearModel, build_bigm
@@ -69,12 +71,15 @@ def default_search_tol(tolerance: Tolerance) -> float:
     return max(SEARCH_TOL_REL * tolerance.scale, MIN_SEARCH_TOL)
 
 
-def pattern_ball(net: Network, domain: Domain, pattern: np.ndarray, *, cap: float) -> tuple[float, np.ndarray | None]:
+def pattern_ball(net: Network, domain: Domain, pattern: np.ndarray, *, cap: float,
+                 constraints: BoundConstraints | None = None) -> tuple[float, np.ndarray | None]:
     """The largest ball (radius, centre in domain parameters) inside the inputs of ``pattern`` within the
-    domain: one Chebyshev LP on the pattern's own hyperplanes, unit normals, radius capped at ``cap``.
+    domain (and satisfying ``constraints``): one Chebyshev LP on the pattern's own hyperplanes and the
+    constraints' rows in u for this pattern, unit normals, radius capped at ``cap``.
 
     Shares nothing with the MILP.  A neuron whose pre-activation is constant under the pattern must
-    have the pattern's sign (active iff > 0), else the pattern has no inputs: radius -inf.
+    have the pattern's sign (active iff > 0), else the pattern has no inputs: radius -inf; likewise a
+    constraint constant on the region must hold there (:meth:`lrmilp.constraints.BoundConstraints.rows`).
 
     Parameters
     ----------
@@ -86,6 +91,8 @@ def pattern_ball(net: Network, domain: Domain, pattern: np.ndarray, *, cap: floa
         A full activation pattern (bools, pattern order).
     cap : float
         The radius cap.
+    constraints : BoundConstraints, optional
+        The user's constraints over this domain (:mod:`lrmilp.constraints`): the ball must satisfy them too.
 
     Returns
     -------
@@ -113,6 +120,11 @@ def pattern_ball(net: Network, domain: Domain, pattern: np.ndarray, *, cap: floa
     dr, dh = domain_rows(domain)
     rows = np.vstack([-sg[:, None] * A[live] / norms[live, None], dr])
     rhs = np.concatenate([sg * c[live] / norms[live], dh])
+    if constraints is not None:
+        extra = constraints.rows(pattern)
+        if extra is None:  # a constraint constant on the region fails there
+            return -np.inf, None
+        rows, rhs = np.vstack([rows, extra[0]]), np.concatenate([rhs, extra[1]])
     t, u = chebyshev_ball(rows, rhs, cap)
     if not np.isfinite(t):
         return t, None
@@ -210,11 +222,13 @@ class SolverSetup:
 
 class PatternCheck:
     """The counting rule applied to patterns a solver found: a pattern counts iff its inputs within the
-    domain hold a ball of radius > tol (:func:`pattern_ball`).  Keeps the statistics a result reports."""
+    domain (satisfying ``constraints`` when given) hold a ball of radius > tol (:func:`pattern_ball`).  Keeps the statistics a result reports."""
 
     def __init__(self, net: Network, domain: Domain, tolerance: Tolerance,
-                 on_region: Callable[[np.ndarray, np.ndarray, float], None] | None = None) -> None:
+                 on_region: Callable[[np.ndarray, np.ndarray, float], None] | None = None,
+                 constraints: BoundConstraints | None = None) -> None:
         self.net, self.domain, self.tolerance, self.on_region = net, domain, tolerance, on_region
+        self.constraints = constraints  # the user's constraints: the ball must satisfy them too
         self.solves = 0
         self.rejected = 0  # patterns found whose largest ball is not above tol
         self.thin = 0  # ... of which the ball is above rounding noise: real but thinner than tol
@@ -222,7 +236,8 @@ class PatternCheck:
 
     def confirm(self, pattern: np.ndarray) -> bool:
         """Is the pattern a region?  Reports it to ``on_region`` if so."""
-        radius, centre = pattern_ball(self.net, self.domain, pattern, cap=self.tolerance.cap)
+        radius, centre = pattern_ball(self.net, self.domain, pattern, cap=self.tolerance.cap,
+                                      constraints=self.constraints)
         self.solves += 1
         if radius > self.tolerance.tol:
             self.min_margin = min(self.min_margin, radius)
@@ -279,3 +294,86 @@ def solver_model(net: Network, domain: Domain, *, search_tol: float, radius: flo
     z = model.groups["z"]
     extra["unstable"] = int(np.sum(model.lb[z] < model.ub[z]))
     return model, extra
+
+
+def layer_scales(net: Network, work: Network) -> dict[int, np.ndarray]:
+    """Per ReLU layer k, the factors s with pre-activation of ``work`` = s * that of ``net``, where
+    ``work`` is :func:`lrmilp.network.balanced` of ``net`` (powers of two, 1 for rows it left alone).
+
+    Balancing scales a neuron's row, bias included, by an exact power of two, and scaling by powers of
+    two is exact in floating point, so the ratio of the two networks' pre-activations at any input
+    where they are non-zero is that power exactly.  A neuron that is zero at every probe input is
+    identically zero (its scale never matters): factor 1.
+    """
+    out = {k: np.ones(net.layers[k].out_size) for k in net.relu_layers}
+    same = all(np.array_equal(a.W, b.W) and np.array_equal(a.b, b.b) for a, b in zip(net.layers, work.layers))
+    if same:  # the common case: balancing left every row alone
+        return out
+    X = np.random.default_rng(0).standard_normal((8, net.input_dim))
+    with np.errstate(all="ignore"):
+        pn, pw = net.preactivations(X), work.preactivations(X)
+        for k in net.relu_layers:
+            ok = (pn[k] != 0) & np.isfinite(pn[k]) & np.isfinite(pw[k])
+            ratio = np.where(ok, pw[k] / np.where(ok, pn[k], 1.0), np.nan)
+            first = np.argmax(ok, axis=0)
+            r = ratio[first, np.arange(ratio.shape[1])]
+            out[k] = np.where(ok.any(axis=0), np.exp2(np.round(np.log2(np.abs(r)))), 1.0)
+    return out
+
+
+def add_constraint_rows(model: LinearModel, work: Network, constraints: ConstraintSet) -> tuple[LinearModel, int]:
+    """The model with one row per user constraint, each held with the model's margin f:
+    ``a @ q + f <= b`` after scaling (a, b) so that max |a| = 1 (q the constraint's quantity).
+
+    In the feasibility models of the peers f >= search_tol, so every constraint is met with slack
+    search_tol, as every unstable neuron is (module docstring); the pattern each solution gives is then
+    decided by :func:`pattern_ball` with the constraints.  The quantities are the model's columns:
+    network inputs ``x``, the pre-activations ``g{k}`` of ReLU layer k and, for outputs, the last ReLU
+    layer's outputs ``out`` through the linear layers after it (composed into one affine map, as the
+    model stops at the last ReLU layer).  ``work`` is the balanced network the model was built from;
+    its layer scales (:func:`layer_scales`) are undone in the coefficients.
+
+    Returns
+    -------
+    tuple
+        (model, rows added).
+    """
+    net = constraints.net
+    scales = layer_scales(net, work)
+    last = net.relu_layers[-1]
+    T = np.eye(net.layers[last].out_size)
+    t = np.zeros(T.shape[0])
+    for layer in net.layers[last + 1:]:  # the tail after the last ReLU: y = T h_last + t
+        T, t = np.asarray(layer.matrix @ T), np.asarray(layer.matrix @ t).reshape(-1) + layer.bias
+        if layer.relu:  # pragma: no cover - layers after the last ReLU layer have no ReLU by definition
+            raise AssertionError("a ReLU after the last ReLU layer")
+    g = model.groups
+    f = int(g["f"][0])
+    coo_r, coo_c, coo_v, hi = [], [], [], []
+    for con in constraints.constraints:
+        a, b = con.as_le()
+        if con.on == "input":
+            cols, vals = g["x"], a
+        elif con.on == "layer":
+            k = net.relu_layers[con.layer - 1]
+            cols, vals = g[f"g{k}"], a / scales[k]
+        else:
+            cols, vals, b = g["out"], (a @ T) / scales[last], b - float(a @ t)
+        size = float(np.abs(vals).max(initial=0.0))
+        if size == 0.0:
+            # The quantity is a constant (e.g. two identical outputs): 0 <= b holds everywhere, with no
+            # margin to ask for (a tie is a win), or nowhere; the row 0 <= b says which.
+            hi.append(b)
+            continue
+        nz = np.flatnonzero(vals)
+        row = len(hi)
+        coo_r += [row] * (nz.size + 1)
+        coo_c += list(np.asarray(cols)[nz]) + [f]
+        coo_v += list(vals[nz] / size) + [1.0]
+        hi.append(b / size)
+    m = len(hi)
+    extra = sp.csr_matrix((coo_v, (coo_r, coo_c)), shape=(m, model.num_vars))
+    return replace(model, A=sp.vstack([model.A, extra], format="csr"),
+                   row_lo=np.concatenate([model.row_lo, np.full(m, -np.inf)]),
+                   row_hi=np.concatenate([model.row_hi, hi]),
+                   row_names=model.row_names + [f"user_constraint_{i}" for i in range(m)]), m

@@ -21,6 +21,7 @@ from pathlib import Path
 import highspy
 import numpy as np
 
+from ..constraints import ConstraintSet
 from ..domains import Domain
 from ..errors import SolverUnavailable
 from ..formulations.backends import to_gurobi, to_scip
@@ -31,7 +32,8 @@ from ..regions import RegionWriter
 from ..search import CountResult
 from ..tolerance import resolve_tolerance
 from ..validation import positive_finite
-from .model import SOLVER_FEASTOL, PatternCheck, SolverSetup, default_search_tol, solver_model
+from .model import (SOLVER_FEASTOL, PatternCheck, SolverSetup, add_constraint_rows, default_search_tol,
+                    solver_model)
 
 FORMULATION = "bigm-two-sided"
 _INF = highspy.kHighsInf
@@ -52,7 +54,8 @@ class Outcome:
 def count_with_solver(net: Network, domain: Domain, *, method: str, tol: float | None = None,
                       time_limit: float | None = None, max_regions: int | None = None,
                       regions_out: str | Path | None = None, progress: bool | None = None,
-                      radius: float | None = None, search_tol: float | None = None) -> CountResult:
+                      radius: float | None = None, search_tol: float | None = None,
+                      constraints: ConstraintSet | None = None) -> CountResult:
     """Count regions with a MILP solver (``method`` "milp", "scip" or "gurobi"; see the module); the
     options are those of :func:`lrmilp.counting.count_regions`, which checks them and calls this.
 
@@ -62,6 +65,14 @@ def count_with_solver(net: Network, domain: Domain, *, method: str, tol: float |
     domain the box radius is ``radius`` or :func:`~lrmilp.counting.model.auto_radius`
     (``extra["radius"]``); the count is then complete only for one ReLU layer.  ``search_tol`` (default
     :func:`~lrmilp.counting.model.default_search_tol`) is the margin the MILP searches with.
+
+    With ``constraints`` (checked against ``net``, :mod:`lrmilp.constraints`) each becomes a row of
+    the model held with the same margin search_tol (:func:`~lrmilp.counting.model.add_constraint_rows`),
+    and each pattern found is decided by the Chebyshev LP of the region's rows plus the constraints'
+    (:class:`~lrmilp.counting.model.PatternCheck`): the count of patterns whose inputs in the domain
+    satisfying the constraints hold a ball of radius > tol.  (A constraint exactly tight on the whole
+    of a region -- a tie constant there -- cannot be met with a margin: the peers miss such a region,
+    the tree counts it.)
 
     Raises
     ------
@@ -75,6 +86,8 @@ def count_with_solver(net: Network, domain: Domain, *, method: str, tol: float |
     tinfo = tolerance.describe()
     extra: dict = {"formulation": FORMULATION, "domain": domain.describe(), "search_tol": search_tol,
                    "tol_scale": tinfo["tol_scale"], "tol_source": tinfo["tol_source"]}
+    if constraints is not None:
+        extra["constraints"] = constraints.describe()
     check = None
 
     def result(regions: int, stopped: str | None, solves: int, nodes: int = 0) -> CountResult:
@@ -84,15 +97,22 @@ def count_with_solver(net: Network, domain: Domain, *, method: str, tol: float |
                            thin_dropped=check.thin if check else 0,
                            min_margin=float(check.min_margin) if check and np.isfinite(check.min_margin) else None)
 
+    bound = None if constraints is None else constraints.bind(domain)
     if not net.relu_layers:
         extra["bound_method"] = None
-        return result(1, None, 0)
+        if bound is None:
+            return result(1, None, 0)
+        # One region, the whole domain: the constrained Chebyshev LP decides it.
+        check = PatternCheck(net, domain, tolerance, constraints=bound)
+        return result(int(check.confirm(np.zeros(0, dtype=bool))), None, 1)
     model, info = solver_model(net, domain, search_tol=search_tol, radius=radius)
     extra.update(info)
+    if constraints is not None:
+        model, extra["constraint_rows"] = add_constraint_rows(model, net, constraints)
     z = model.groups["z"]
     unstable = np.flatnonzero(model.lb[z] < model.ub[z])
     writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
-    check = PatternCheck(net, domain, tolerance, writer.write if writer else None)
+    check = PatternCheck(net, domain, tolerance, writer.write if writer else None, constraints=bound)
     setup = SolverSetup(model, z, unstable, int(model.groups["f"][0]), model.groups["u"], search_tol, check,
                         None if time_limit is None else t0 + time_limit, max_regions, progress, extra)
     try:
