@@ -55,3 +55,52 @@ def test_max_regions_at_the_exact_total_is_complete_and_one_less_is_not(tmp_path
         assert res.regions == min(n, total) and res.complete is complete, (n, res.regions, res.stopped)
         assert res.stopped == (None if complete else "max_regions")
         assert sum(1 for _ in read_regions(out)) == res.regions
+
+
+# --- faces: exact polygons in 2-D, and a time limit over the whole command --------------------------
+
+@pytest.mark.parametrize("widths,seed", [([2, 5], 0), ([2, 8, 8], 1), ([2, 10, 10, 10], 2), ([2, 6, 6, 6], 3)])
+def test_faces_from_polygons_equal_the_lp_method_in_2d(widths, seed):
+    from lrmilp.geometry.faces import region_faces
+    net, dom = random_mlp(widths, seed=seed), Box(-1, 1, 2)
+    poly, lp = region_faces(net, dom, method="polygon"), region_faces(net, dom, method="lp")
+    assert poly.extra["facet_method"] == "polygon" and poly.lps == 0 and lp.lps > 0
+    assert np.array_equal(poly.neuron_facets, lp.neuron_facets) and np.array_equal(poly.domain_facets, lp.domain_facets)
+    assert region_faces(net, dom).extra["facet_method"] == "polygon"  # auto picks polygons in 2-D
+
+
+def test_faces_from_polygons_on_a_plane_through_a_higher_dimensional_net():
+    from lrmilp.domains import plane
+    from lrmilp.geometry.faces import region_faces
+    net = random_mlp([4, 8, 8], seed=4)
+    dom = plane(np.zeros(4), np.eye(4)[0], np.eye(4)[1], -1.0, 1.0)
+    poly, lp = region_faces(net, dom, method="polygon"), region_faces(net, dom, method="lp")
+    assert poly.lps == 0 and len(poly.facets) > 10
+    assert np.array_equal(poly.neuron_facets, lp.neuron_facets) and np.array_equal(poly.domain_facets, lp.domain_facets)
+
+
+def test_polygon_method_is_refused_outside_the_plane():
+    from lrmilp.errors import InputError
+    from lrmilp.geometry.faces import region_faces
+    with pytest.raises(InputError, match="method"):
+        region_faces(random_mlp([3, 4], seed=0), Box(-1, 1, 3), method="polygon")
+
+
+def test_faces_time_limit_bounds_the_facet_phase_and_reports_what_it_covered():
+    """The whole faces of MODEL takes minutes; its enumeration about a second: a limit of a few seconds
+    stops the run in one of its phases, and the result says which regions it covers."""
+    res = cli_json("faces", MODEL, "--time-limit", 2)
+    assert res["complete"] is False and res["stopped"] == "time_limit" and res["time_limit"] == 2
+    assert res["regions"] < MODEL_REGIONS and sum(res["histogram"].values()) == res["regions"]
+    assert res["regions"] <= res["regions_found"]
+    assert res["seconds"] < 2 + 60  # the limit covers both phases (60: a stalled machine, not the facet LPs)
+
+
+def test_faces_max_regions_at_the_total_is_complete():
+    from lrmilp.geometry.faces import region_faces
+    net, dom = random_mlp([3, 5, 5], seed=0), Box(-1, 1, 3)
+    total = count_regions(net, dom).regions
+    full = region_faces(net, dom, max_regions=total).to_dict()
+    assert full["complete"] is True and full["regions"] == total and full["stopped"] is None
+    cut = region_faces(net, dom, max_regions=total - 1).to_dict()
+    assert cut["complete"] is False and cut["regions"] == total - 1 and cut["stopped"] == "max_regions"

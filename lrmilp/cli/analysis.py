@@ -139,20 +139,32 @@ def distance(model, trust, box, box_file, unbounded, points_file, samples, seed,
 @click.option("--rays", type=int, default=16, show_default=True,
               help="Random rays per region for the LP-free facet certificates.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--time-limit", type=float, default=None, help="Seconds (enumeration).")
+@click.option("--time-limit", type=float, default=None,
+              help="Seconds for the whole command (enumeration and facets); a stopped run reports the regions "
+                   "whose facets it decided (complete: false).")
 @click.option("--max-regions", type=int, default=None)
+@click.option("--method", default="auto", show_default=True, metavar="auto|polygon|lp",
+              help="Facets from exact polygons (2-D boxes, no LP) or by rays and LPs; auto: polygons where they apply.")
 @progress_option
 @json_option
-def faces(model, trust, box, box_file, unbounded, tol, rays, seed, time_limit, max_regions, progress, as_json):
+def faces(model, trust, box, box_file, unbounded, tol, rays, seed, time_limit, max_regions, method, progress, as_json):
     """Facets of every region (neuron and domain facets apart): histogram and mean."""
     from ..geometry.faces import region_faces
     net = load(model, trust)
     dom = get_domain(net, box, box_file, unbounded)
     res = region_faces(net, dom, tol=tol, rays=rays, seed=seed, time_limit=time_limit, max_regions=max_regions,
-                       progress=progress).to_dict()
-    emit(res, as_json, lambda r: f"{r['regions']:,} regions, mean {r['mean_faces']:.4f} facets "
-                                 f"({r['mean_neuron_faces']:.4f} neuron, {r['mean_domain_faces']:.4f} domain); "
-                                 f"histogram {r['histogram']}; {r['lps']:,} LPs, {r['ray_certified']:,} by rays")
+                       progress=progress, method=method).to_dict()
+
+    def human(r):
+        how = ("exact polygons, no LP" if r["facet_method"] == "polygon"
+               else f"{r['lps']:,} LPs, {r['ray_certified']:,} by rays")
+        stop = ("" if r["complete"] else f" (stopped: {r['stopped']}; facets of {r['regions']:,} of the "
+                f"{r['regions_found']:,} regions found)")
+        return (f"{r['regions']:,} regions{stop}, mean {r['mean_faces']:.4f} facets "
+                f"({r['mean_neuron_faces']:.4f} neuron, {r['mean_domain_faces']:.4f} domain); "
+                f"histogram {r['histogram']}; {how}; {r['seconds']:.2f}s")
+
+    emit(res, as_json, human)
 
 
 @main.command()
