@@ -104,3 +104,40 @@ def test_faces_max_regions_at_the_total_is_complete():
     assert full["complete"] is True and full["regions"] == total and full["stopped"] is None
     cut = region_faces(net, dom, max_regions=total - 1).to_dict()
     assert cut["complete"] is False and cut["regions"] == total - 1 and cut["stopped"] == "max_regions"
+
+
+# --- tighten --method milp: a limit on the whole command, and an honest account ------------------------
+
+def _inside(b, X, net) -> bool:
+    lo, hi = b.flat()
+    Z = np.concatenate([z for k, z in enumerate(net.preactivations(X)) if k in b.relu_layers], axis=1)
+    return bool(np.all(Z >= lo - 1e-9) and np.all(Z <= hi + 1e-9))
+
+
+def test_tighten_milp_total_time_limit_keeps_valid_bounds_and_says_what_it_left():
+    from lrmilp.bounds import tighten
+    net, dom = random_mlp([4, 10, 10, 10], seed=1), Box(-1, 1, 4)
+    X = dom.sample(2000, np.random.default_rng(0))
+    lp = tighten(net, dom, method="lp")
+    cut = tighten(net, dom, method="milp", total_time_limit=1e-3)  # over before the first MILP ends
+    d = cut.to_dict()
+    assert d["complete"] is False and d["stopped"] == "time_limit" and d["time_limit"] == 1e-3
+    assert d["passes"]["milp"]["skipped"] + d["passes"]["lp"]["skipped"] > 0
+    assert _inside(cut, X, net)  # skipped neurons keep cheaper bounds, which are still bounds
+    full = tighten(net, dom, method="milp", time_limit=30).to_dict()
+    assert full["complete"] is True and full["stopped"] is None
+    m = full["passes"]["milp"]
+    assert full["milps"] == 2 * m["neurons"] > 0 and m["skipped"] == 0 and 0 <= m["tightened"] <= m["neurons"]
+    assert full["lps"] == lp.lps  # LPs and MILPs are counted apart
+    w = full["mean_width"]
+    assert w["milp"] <= w["lp"] <= w["interval"]
+
+
+def test_tighten_cli_milp_has_a_default_total_limit_and_says_what_it_solved():
+    r = subprocess.run([sys.executable, "-m", "lrmilp", "tighten", "--help"], capture_output=True, text=True,
+                       timeout=HANG_SECONDS, cwd=ROOT)
+    assert "default: 60 with --method milp" in " ".join(r.stdout.split())
+    res = cli_json("tighten", MODEL, "--method", "milp")
+    assert res["time_limit"] == 60 and res["milp_time_limit"] == 10
+    assert res["milps"] == 2 * res["passes"]["milp"]["neurons"] and res["lps"] == 2 * res["passes"]["lp"]["neurons"]
+    assert res["complete"] is True and set(res["mean_width"]) == {"interval", "lp", "milp"}

@@ -42,16 +42,24 @@ def info(model, trust, as_json):
 @click.option("--jobs", type=int, default=1, show_default=True,
               help="Processes per layer (with --dask local: LocalCluster workers).")
 @click.option("--dask", default=None, metavar="local|tcp://HOST:PORT", help="Solve the neurons' LPs on Dask.")
-@click.option("--time-limit", type=float, default=10.0, show_default=True,
-              help="Seconds per neuron MILP (--method milp).")
+@click.option("--time-limit", type=float, default=None,
+              help="Seconds for the whole command (default: 60 with --method milp, none otherwise); neurons not "
+                   "reached keep their LP (or interval) bounds, and the result says stopped: time_limit.")
+@click.option("--milp-time-limit", type=float, default=10.0, show_default=True,
+              help="Seconds per neuron MILP (--method milp); a stopped MILP keeps the solver's dual bound.")
 @progress_option
 @json_option
-def tighten(model, trust, box, box_file, unbounded, method, jobs, dask, time_limit, progress, as_json):
+def tighten(model, trust, box, box_file, unbounded, method, jobs, dask, time_limit, milp_time_limit, progress,
+            as_json):
     """Pre-activation bounds of every ReLU neuron over the domain."""
+    from ..bounds import DEFAULT_MILP_TOTAL_SECONDS
     from ..bounds import tighten as run
     net = load(model, trust)
     dom = get_domain(net, box, box_file, unbounded)
-    options = {"method": method, "jobs": jobs, "time_limit": time_limit, "progress": progress}
+    if time_limit is None and method == "milp":
+        time_limit = DEFAULT_MILP_TOTAL_SECONDS
+    options = {"method": method, "jobs": jobs, "time_limit": milp_time_limit, "total_time_limit": time_limit,
+               "progress": progress}
     if dask is None:
         res = run(net, dom, **options).to_dict()
     else:
@@ -62,13 +70,27 @@ def tighten(model, trust, box, box_file, unbounded, method, jobs, dask, time_lim
     if not (np.all(np.isfinite(res["lower"])) and np.all(np.isfinite(res["upper"]))):
         res[NULLS_KEY] = ("lower/upper are null where a bound is infinite: the pre-activation is unbounded "
                           "over the domain in that direction")
+    emit(res, as_json, _tighten_text)
 
-    def human(r):
-        return (f"{r['method']} bounds in {r['seconds']:.3f}s: {len(r['stable_active'])} stable active, "
-                f"{len(r['stable_inactive'])} stable inactive, {r['unstable']} unstable "
-                f"(per layer {r['unstable_per_layer']}), {r['lps']} LPs")
 
-    emit(res, as_json, human)
+def _tighten_text(r: dict) -> str:
+    """The human summary of tighten: what was solved, what it bought, and whether the limit cut it short."""
+    text = (f"{r['method']} bounds in {r['seconds']:.3f}s: {len(r['stable_active'])} stable active, "
+            f"{len(r['stable_inactive'])} stable inactive, {r['unstable']} unstable "
+            f"(per layer {r['unstable_per_layer']}); {r['lps']:,} LPs")
+    passes = r.get("passes", {})
+    if "milp" in passes:
+        m = passes["milp"]
+        text += (f", {r['milps']:,} MILPs on {m['neurons']:,} neurons ({m['tightened']:,} tightened, "
+                 f"{r['timed_out']:,} MILPs stopped at --milp-time-limit with their dual bound)")
+    widths = {k: v for k, v in r.get("mean_width", {}).items() if v is not None}
+    if widths:
+        text += "; mean bound width " + ", ".join(f"{k} {v:.4g}" for k, v in widths.items())
+    if r.get("stopped"):
+        left = sum(p["skipped"] for p in passes.values())
+        text += (f"\nstopped: {r['stopped']} after {r['time_limit']:g}s: {left:,} neurons kept their cheaper "
+                 "bounds (valid, looser); a larger --time-limit tightens them")
+    return text
 
 
 # --- export-milp ---------------------------------------------------------------------------------
