@@ -124,6 +124,8 @@ def test_tighten_milp_total_time_limit_keeps_valid_bounds_and_says_what_it_left(
     assert d["complete"] is False and d["stopped"] == "time_limit" and d["time_limit"] == 1e-3
     assert d["passes"]["milp"]["skipped"] + d["passes"]["lp"]["skipped"] > 0
     assert _inside(cut, X, net)  # skipped neurons keep cheaper bounds, which are still bounds
+    net, dom = random_mlp([3, 8, 8], seed=1), Box(-1, 1, 3)
+    lp = tighten(net, dom, method="lp")
     full = tighten(net, dom, method="milp", time_limit=30).to_dict()
     assert full["complete"] is True and full["stopped"] is None
     m = full["passes"]["milp"]
@@ -141,3 +143,25 @@ def test_tighten_cli_milp_has_a_default_total_limit_and_says_what_it_solved():
     assert res["time_limit"] == 60 and res["milp_time_limit"] == 10
     assert res["milps"] == 2 * res["passes"]["milp"]["neurons"] and res["lps"] == 2 * res["passes"]["lp"]["neurons"]
     assert res["complete"] is True and set(res["mean_width"]) == {"interval", "lp", "milp"}
+
+
+# --- Ctrl-C of lower-bound -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_ctrl_c_of_lower_bound_reports_interrupted(tmp_path, as_json):
+    """SIGINT (Ctrl-C) once the progress shows a level: the partial result says "interrupted", never a
+    failed trial."""
+    net = random_mlp([5, 16, 16, 16], seed=0)
+    net.lo, net.hi = np.full(5, -1.0), np.full(5, 1.0)
+    save_npz(net, tmp_path / "lb.npz")
+    child = Child("lower-bound", str(tmp_path / "lb.npz"), "--trials", "2000", "--progress",
+                  *(["--json"] if as_json else []))
+    child.wait_for_stderr(b"level ")  # a level's trials are running, whatever the machine's load
+    child.proc.send_signal(signal.SIGINT)
+    code, out, err = child.finish()
+    assert code == 0 and "Traceback" not in err, err
+    if as_json:
+        res = json.loads(out)
+        assert res["stopped"] == "interrupted" and res["complete"] is False
+    else:
+        assert "stopped: interrupted" in out and "failed_trial" not in out
