@@ -165,3 +165,29 @@ def test_ctrl_c_of_lower_bound_reports_interrupted(tmp_path, as_json):
         assert res["stopped"] == "interrupted" and res["complete"] is False
     else:
         assert "stopped: interrupted" in out and "failed_trial" not in out
+
+
+# --- sample and distance: --time-limit ---------------------------------------------------------------
+
+def test_sample_time_limit_stops_with_the_samples_drawn():
+    from lrmilp.sampling import sample_patterns
+    net, dom = random_mlp([4, 12, 12], seed=0), Box(-1, 1, 4)
+    res = sample_patterns(net, dom, samples=10**9, batch=1000, time_limit=0.2).to_dict()
+    assert res["complete"] is False and res["stopped"] == "time_limit"
+    assert 0 < res["samples"] < 10**9 and res["distinct_patterns"] > 0
+    assert sample_patterns(net, dom, samples=1000, time_limit=600).to_dict()["complete"] is True
+
+
+def test_distance_time_limit_reports_the_first_points():
+    from lrmilp.geometry.distance import boundary_distance
+    net, dom = random_mlp([4, 12, 12], seed=0), Box(-1, 1, 4)
+    X = dom.sample(200_000, np.random.default_rng(0))
+    cut = boundary_distance(net, X, domain=dom, chunk=64, time_limit=0.05)
+    d = cut.to_dict(per_point=True)
+    assert d["complete"] is False and d["stopped"] == "time_limit" and d["points_given"] == len(X)
+    assert d["points"] < len(X) and len(d["distances"]) == d["points"]
+    if d["points"]:  # (a stalled machine may pass the limit before the first chunk)
+        full = boundary_distance(net, X[:d["points"]], domain=dom)
+        assert np.array_equal(full.distances, cut.distances)  # the points it covers, exactly
+    res = cli_json("distance", MODEL, "--samples", 100, "--time-limit", 600, "--summary-only")
+    assert res["complete"] is True and res["points"] == 100

@@ -108,10 +108,12 @@ def plane(model, trust, points_file, window, plot_path, boundary, cells, tol, as
 @click.option("--domain-faces", is_flag=True, help="The domain's faces bound the distance too.")
 @click.option("--bins", type=click.IntRange(1), default=20, show_default=True)
 @click.option("--per-point/--summary-only", default=True, show_default=True, help="List every point's distance.")
+@click.option("--time-limit", type=float, default=None,
+              help="Seconds; a stopped run reports the first points' distances (complete: false).")
 @progress_option
 @json_option
 def distance(model, trust, box, box_file, unbounded, points_file, samples, seed, domain_faces, bins, per_point,
-             progress, as_json):
+             time_limit, progress, as_json):
     """Exact distance from points to the boundary of their linear region, and its distribution."""
     from ..geometry.distance import boundary_distance
     if (points_file is None) == (samples is None):
@@ -126,10 +128,17 @@ def distance(model, trust, box, box_file, unbounded, points_file, samples, seed,
         X = dom.sample(samples, np.random.default_rng(seed))
     else:
         X = _load_array(points_file, "--points")
-    res = boundary_distance(net, X, domain=dom if needs_domain else None, domain_faces=domain_faces, progress=progress)
-    emit(res.to_dict(per_point=per_point, bins=bins), as_json,
-         lambda r: f"{r['points']} points: mean distance {r['mean']:.6g}, median {r['quantiles']['0.5']:.6g}, "
-                   f"min {r['quantiles']['0.0']:.6g}, max {r['quantiles']['1.0']:.6g}")
+    res = boundary_distance(net, X, domain=dom if needs_domain else None, domain_faces=domain_faces, progress=progress,
+                            time_limit=time_limit)
+
+    def human(r):
+        stop = "" if r["complete"] else f" (stopped: {r['stopped']}, of {r['points_given']:,} given)"
+        if not r["points"]:
+            return f"0 points{stop}"
+        return (f"{r['points']} points{stop}: mean distance {r['mean']:.6g}, median {r['quantiles']['0.5']:.6g}, "
+                f"min {r['quantiles']['0.0']:.6g}, max {r['quantiles']['1.0']:.6g}")
+
+    emit(res.to_dict(per_point=per_point, bins=bins), as_json, human)
 
 
 @main.command()

@@ -309,9 +309,12 @@ def _bounds_table(r: dict) -> str:
               help="Standard deviation for --distribution gaussian.")
 @click.option("--data", type=click.Path(dir_okay=False), default=None, help="A .npy file of inputs (rows).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--time-limit", type=float, default=None,
+              help="Seconds; a stopped run reports the patterns of the samples drawn so far (complete: false).")
 @progress_option
 @json_option
-def sample(model, trust, box, box_file, unbounded, samples, distribution, sigma, data, seed, progress, as_json):
+def sample(model, trust, box, box_file, unbounded, samples, distribution, sigma, data, seed, time_limit, progress,
+           as_json):
     """Distinct activation patterns of sampled inputs: a lower bound on the region count."""
     from ..domains import Unbounded
     from ..sampling import sample_patterns
@@ -321,8 +324,10 @@ def sample(model, trust, box, box_file, unbounded, samples, distribution, sigma,
     else:
         dom = get_domain(net, None, None, False) if net.lo is not None else Unbounded(net.input_dim)
     res = sample_patterns(net, dom, samples=samples, distribution=distribution, sigma=sigma, data=data, seed=seed,
-                          progress=progress).to_dict()
+                          progress=progress, time_limit=time_limit).to_dict()
     emit(res, as_json, lambda r: f"{r['distinct_patterns']:,} distinct patterns in {r['samples']:,} "
-                                 f"{r['distribution']} samples ({r['seconds']:.2f}s): a lower bound, not a count")
+                                 f"{r['distribution']} samples ({r['seconds']:.2f}s"
+                                 + ("" if r["complete"] else f", stopped: {r['stopped']}")
+                                 + "): a lower bound, not a count")
 
 
