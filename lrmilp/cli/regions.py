@@ -82,7 +82,7 @@ def _tighten_text(r: dict) -> str:
     if "milp" in passes:
         m = passes["milp"]
         text += (f", {r['milps']:,} MILPs on {m['neurons']:,} neurons ({m['tightened']:,} tightened, "
-                 f"{r['timed_out']:,} MILPs stopped at --milp-time-limit with their dual bound)")
+                 f"{r['timed_out']:,} MILPs stopped by a time limit, their dual bound kept)")
     widths = {k: v for k, v in r.get("mean_width", {}).items() if v is not None}
     if widths:
         text += "; mean bound width " + ", ".join(f"{k} {v:.4g}" for k, v in widths.items())
