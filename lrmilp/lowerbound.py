@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,18 +95,26 @@ class _Trials:
         self.workers = Workers(jobs, dask=dask, context=oracle) if jobs > 1 or dask is not None else None
         self.lps = 0
 
-    def run(self, systems: list[XorSystem], deadline: float | None) -> list[tuple[str, np.ndarray | None]]:
-        """The trials' (status, pattern), in order; ``deadline`` is a time.perf_counter() value."""
+    def run(self, systems: list[XorSystem], deadline: float | None,
+            tick: Callable[[int], None] | None = None) -> list[tuple[str, np.ndarray | None]]:
+        """The trials' (status, pattern), in order; ``deadline`` is a time.perf_counter() value;
+        ``tick(n)`` hears of each answer (n so far), for the progress line within a level."""
         def remaining() -> float | None:
             return None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
 
         if self.workers is not None:
             time_limit = remaining()
-            out = [f.result() for f in [self.workers.submit(_trial, sy, time_limit) for sy in systems]]
+            out = []
+            for f in [self.workers.submit(_trial, sy, time_limit) for sy in systems]:
+                out.append(f.result())
+                if tick is not None:
+                    tick(len(out))
         else:
             out = []
             for sy in systems:
                 out.append(_trial(self.oracle, sy, remaining()))
+                if tick is not None:
+                    tick(len(out))
                 if out[-1][0] != FEASIBLE:
                     break
         self.lps += sum(r[2] for r in out)
@@ -150,6 +159,8 @@ class LowerBoundResult:
                 "alpha": self.alpha, "trials": self.trials, "density": self.density,
                 "target_confidence": self.target_confidence, "certain_lower_bound": int(self.certain_lower_bound),
                 "candidates": self.candidates, "tol": self.tol, "tol_meaning": self.tol_meaning,
+                # the level search ran to its end (a failed trial or the last level), not cut short
+                "complete": self.stopped not in ("interrupted", "time_limit"),
                 "stopped": self.stopped, "lps": int(self.lps), "levels": self.levels, "rule": RULE,
                 "witnessed_trials": int(self.witnessed_trials), "witness_patterns": int(self.witness_patterns),
                 "meaning": "a probabilistic lower bound on the number of full-dimensional regions, not a count"}
@@ -380,7 +391,8 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
                 deadline = None if time_limit is None else t0 + time_limit
                 systems = [XorSystem.draw(rng, candidates, k, density=density) for _ in range(trials)]
                 in_time = deadline is None or tk < deadline
-                results = _answers(systems, witnesses, runner, deadline) if in_time else [(UNKNOWN, None)]
+                results = (_answers(systems, witnesses, runner, deadline, lambda n, what: _tick(bar, k, n, trials, what))
+                           if in_time else [(UNKNOWN, None)])
                 for system, (status, pattern) in zip(systems, results):
                     if status == FEASIBLE:
                         if not system.satisfied(pattern):  # a region outside the XORs would void the bound
@@ -417,11 +429,25 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
                             *witnessed)
 
 
-def _answers(systems: list[XorSystem], witnesses: Witnesses | None, runner: "_Trials",
-             deadline: float | None) -> list[tuple[str, np.ndarray | None]]:
-    """Each trial's (status, pattern): from a sampled witness where one satisfies it, else its oracle."""
-    hits = [None if witnesses is None else witnesses.find(s) for s in systems]
+def _tick(bar: Progress, level: int, done: int, trials: int, what: str) -> None:
+    """The progress line within a level (a level of many trials can take minutes)."""
+    if bar.due():
+        bar.show(f"level {level}: {done}/{trials} trials {what}")
+
+
+def _answers(systems: list[XorSystem], witnesses: Witnesses | None, runner: "_Trials", deadline: float | None,
+             tick: Callable[[int, str], None] | None = None) -> list[tuple[str, np.ndarray | None]]:
+    """Each trial's (status, pattern): from a sampled witness where one satisfies it, else its oracle
+    (``tick(n, what)``: n trials checked against the witnesses, or answered, so far)."""
+    hits = []
+    for s in systems:
+        hits.append(None if witnesses is None else witnesses.find(s))
+        if tick is not None:
+            tick(len(hits), "checked against sampled witnesses")
     rest = [i for i, hit in enumerate(hits) if hit is None]
-    searched = iter(runner.run([systems[i] for i in rest], deadline) if rest else [])
+    witnessed = len(systems) - len(rest)
+    searched = iter(runner.run([systems[i] for i in rest], deadline,
+                               None if tick is None else (lambda n: tick(witnessed + n, "answered")))
+                    if rest else [])
     # The runner stops at a level's first failed trial: the trials after it stay unknown.
     return [(FEASIBLE, hit) if hit is not None else next(searched, (UNKNOWN, None)) for hit in hits]

@@ -20,7 +20,7 @@ from .errors import InputError
 from .interrupts import stop_signals
 from .network import Network
 from .progress import Progress
-from .validation import MAX_SAMPLES, int_at_least, load_array, positive_finite
+from .validation import MAX_SAMPLES, int_at_least, load_array, optional_positive_finite, positive_finite
 
 DISTRIBUTIONS = ("uniform", "gaussian", "data")
 
@@ -32,7 +32,7 @@ class SampleResult:
     distribution: str
     seconds: float
     outside_domain: int = 0
-    stopped: str | None = None  # "interrupted" when SIGINT or SIGTERM ended the run early
+    stopped: str | None = None  # "interrupted" (SIGINT or SIGTERM) or "time_limit" ended the run early
 
     def to_dict(self) -> dict:
         return {"distinct_patterns": int(self.distinct_patterns), "samples": int(self.samples),
@@ -45,11 +45,11 @@ class SampleResult:
 
 def sample_patterns(net: Network, domain: Domain, *, samples: int, distribution: str = "uniform",
                     sigma: float = 1.0, data: str | Path | None = None, seed: int = 0, batch: int = 65536,
-                    progress: bool | None = None) -> SampleResult:
+                    progress: bool | None = None, time_limit: float | None = None) -> SampleResult:
     """Distinct activation patterns of ``samples`` inputs: a certain lower bound on the region count.
 
-    SIGINT or SIGTERM ends the run early with the patterns seen so far (``stopped: "interrupted"``),
-    still a lower bound.
+    SIGINT, SIGTERM or ``time_limit`` end the run early with the patterns seen so far (``stopped:
+    "interrupted"`` or ``"time_limit"``, and ``samples`` says how many were drawn), still a lower bound.
 
     Parameters
     ----------
@@ -73,6 +73,8 @@ def sample_patterns(net: Network, domain: Domain, *, samples: int, distribution:
         Inputs per batch.
     progress : bool or None
         A progress line on stderr (None: when stderr is a terminal).
+    time_limit : float, optional
+        Seconds for the whole run (checked between batches).
 
     Returns
     -------
@@ -98,7 +100,9 @@ def sample_patterns(net: Network, domain: Domain, *, samples: int, distribution:
     sigma = positive_finite("sigma", sigma)
     seed = int_at_least("seed", seed, 0)
     batch = int_at_least("batch", batch, 1)
+    time_limit = optional_positive_finite("time_limit", time_limit)
     t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + time_limit
     rng = np.random.default_rng(seed)
     seen: set[bytes] = set()
     rows = None
@@ -119,17 +123,22 @@ def sample_patterns(net: Network, domain: Domain, *, samples: int, distribution:
     try:
         with stop_signals(lambda signum: KeyboardInterrupt()), \
                 Progress("sample", progress=progress, total=samples, unit="samples") as bar:
-            _draw(net, domain, distribution, sigma, rows, rng, seen, samples, batch, bar, count)
+            if not _draw(net, domain, distribution, sigma, rows, rng, seen, samples, batch, bar, count, deadline):
+                stopped = "time_limit"
     except KeyboardInterrupt:
         stopped = "interrupted"
     return SampleResult(len(seen), count["done"], distribution, time.perf_counter() - t0, count["outside"], stopped)
 
 
 def _draw(net: Network, domain: Domain, distribution: str, sigma: float, rows: np.ndarray | None,
-          rng: np.random.Generator, seen: set, samples: int, batch: int, bar: Progress, count: dict) -> None:
+          rng: np.random.Generator, seen: set, samples: int, batch: int, bar: Progress, count: dict,
+          deadline: float | None = None) -> bool:
     """The sampling loop of :func:`sample_patterns`: adds each batch's patterns to ``seen``, then its size
-    to ``count["done"]`` (so ``seen`` always holds the patterns of at least ``done`` samples)."""
+    to ``count["done"]`` (so ``seen`` always holds the patterns of at least ``done`` samples).  False
+    when ``deadline`` (perf_counter) stopped it before all samples."""
     while count["done"] < samples:
+        if deadline is not None and time.perf_counter() > deadline:
+            return False
         done = count["done"]
         n = min(batch, samples - done)
         if rows is not None:
@@ -147,3 +156,4 @@ def _draw(net: Network, domain: Domain, distribution: str, sigma: float, rows: n
         count["done"] = done + n
         if bar.due():
             bar.show(f"distinct patterns {len(seen):,}", n=done + n)
+    return True

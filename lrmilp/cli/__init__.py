@@ -6,7 +6,7 @@ with status 2 and one line naming the problem: the library checks every option o
 parameter, which the command line prints as its flag.  SIGTERM stops a command as Ctrl-C does.
 """
 
-from . import analysis, regions  # noqa: F401  (their commands join the group)
+from . import analysis, bounding, regions  # noqa: F401  (their commands join the group)
 from .app import main
 from .examples import add_examples
 

@@ -160,10 +160,12 @@ def plane(model, trust, box, box_file, unbounded, points_file, window, plot_path
 @click.option("--domain-faces", is_flag=True, help="The domain's faces bound the distance too.")
 @click.option("--bins", type=click.IntRange(1), default=20, show_default=True)
 @click.option("--per-point/--summary-only", default=True, show_default=True, help="List every point's distance.")
+@click.option("--time-limit", type=float, default=None,
+              help="Seconds; a stopped run reports the first points' distances (complete: false).")
 @progress_option
 @json_option
 def distance(model, trust, box, box_file, unbounded, points_file, samples, seed, domain_faces, bins, per_point,
-             progress, as_json):
+             time_limit, progress, as_json):
     """Exact distance from points to the boundary of their linear region, and its distribution."""
     from ..geometry.distance import boundary_distance
     if (points_file is None) == (samples is None):
@@ -178,10 +180,17 @@ def distance(model, trust, box, box_file, unbounded, points_file, samples, seed,
         X = dom.sample(samples, np.random.default_rng(seed))
     else:
         X = _load_array(points_file, "--points")
-    res = boundary_distance(net, X, domain=dom if needs_domain else None, domain_faces=domain_faces, progress=progress)
-    emit(res.to_dict(per_point=per_point, bins=bins), as_json,
-         lambda r: f"{r['points']} points: mean distance {r['mean']:.6g}, median {r['quantiles']['0.5']:.6g}, "
-                   f"min {r['quantiles']['0.0']:.6g}, max {r['quantiles']['1.0']:.6g}")
+    res = boundary_distance(net, X, domain=dom if needs_domain else None, domain_faces=domain_faces, progress=progress,
+                            time_limit=time_limit)
+
+    def human(r):
+        stop = "" if r["complete"] else f" (stopped: {r['stopped']}, of {r['points_given']:,} given)"
+        if not r["points"]:
+            return f"0 points{stop}"
+        return (f"{r['points']} points{stop}: mean distance {r['mean']:.6g}, median {r['quantiles']['0.5']:.6g}, "
+                f"min {r['quantiles']['0.0']:.6g}, max {r['quantiles']['1.0']:.6g}")
+
+    emit(res.to_dict(per_point=per_point, bins=bins), as_json, human)
 
 
 @main.command()
@@ -191,20 +200,32 @@ def distance(model, trust, box, box_file, unbounded, points_file, samples, seed,
 @click.option("--rays", type=int, default=16, show_default=True,
               help="Random rays per region for the LP-free facet certificates.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--time-limit", type=float, default=None, help="Seconds (enumeration).")
+@click.option("--time-limit", type=float, default=None,
+              help="Seconds for the whole command (enumeration and facets); a stopped run reports the regions "
+                   "whose facets it decided (complete: false).")
 @click.option("--max-regions", type=int, default=None)
+@click.option("--method", default="auto", show_default=True, metavar="auto|polygon|lp",
+              help="Facets from exact polygons (2-D boxes, no LP) or by rays and LPs; auto: polygons where they apply.")
 @progress_option
 @json_option
-def faces(model, trust, box, box_file, unbounded, tol, rays, seed, time_limit, max_regions, progress, as_json):
+def faces(model, trust, box, box_file, unbounded, tol, rays, seed, time_limit, max_regions, method, progress, as_json):
     """Facets of every region (neuron and domain facets apart): histogram and mean."""
     from ..geometry.faces import region_faces
     net = load(model, trust)
     dom = get_domain(net, box, box_file, unbounded)
     res = region_faces(net, dom, tol=tol, rays=rays, seed=seed, time_limit=time_limit, max_regions=max_regions,
-                       progress=progress).to_dict()
-    emit(res, as_json, lambda r: f"{r['regions']:,} regions, mean {r['mean_faces']:.4f} facets "
-                                 f"({r['mean_neuron_faces']:.4f} neuron, {r['mean_domain_faces']:.4f} domain); "
-                                 f"histogram {r['histogram']}; {r['lps']:,} LPs, {r['ray_certified']:,} by rays")
+                       progress=progress, method=method).to_dict()
+
+    def human(r):
+        how = ("exact polygons, no LP" if r["facet_method"] == "polygon"
+               else f"{r['lps']:,} LPs, {r['ray_certified']:,} by rays")
+        stop = ("" if r["complete"] else f" (stopped: {r['stopped']}; facets of {r['regions']:,} of the "
+                f"{r['regions_found']:,} regions found)")
+        return (f"{r['regions']:,} regions{stop}, mean {r['mean_faces']:.4f} facets "
+                f"({r['mean_neuron_faces']:.4f} neuron, {r['mean_domain_faces']:.4f} domain); "
+                f"histogram {r['histogram']}; {how}; {r['seconds']:.2f}s")
+
+    emit(res, as_json, human)
 
 
 @main.command()

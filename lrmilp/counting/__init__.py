@@ -245,16 +245,20 @@ def count_tree(net: Network, domain: Domain, *, geometry: str = "auto", tol: "fl
                               time_limit=time_limit, max_regions=max_regions, regions_out=regions_out,
                               progress=progress, t0=t0, dask=dask, checkpoint=checkpoint, budget=task_budget)
     writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
+    cap = _Cap(max_regions, writer)
+    # The search looks for one region more than max_regions: only a count that has more is incomplete.
     search = TreeSearch(net, domain, tol=tolerance, bounds=bounds, geometry=cls.name,
-                        on_region=writer.write if writer else None,
+                        on_region=cap if max_regions is not None else (writer.write if writer else None),
                         time_limit=None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3),
-                        max_regions=max_regions, progress=progress)
+                        max_regions=None if max_regions is None else max_regions + 1, progress=progress)
     try:
         stats = search.run()
     except BaseException:
         if writer:
             writer.discard()  # a failed count leaves no regions file
         raise
+    if max_regions is not None and stats.regions > max_regions:
+        stats.regions, stats.min_margin = max_regions, cap.min_margin  # the extra region is not reported
     if writer:
         writer.close()
         if writer.count != stats.regions:
@@ -265,3 +269,22 @@ def count_tree(net: Network, domain: Domain, *, geometry: str = "auto", tol: "fl
             stats.regions = writer.count
     return tree_result(stats, stopped=search.stopped, seconds=time.perf_counter() - t0, tolerance=tolerance,
                        geometry=search.geometry, bounds=bounds, domain=domain)
+
+
+class _Cap:
+    """The ``on_region`` of a serial count with ``max_regions``: hands the first ``max_regions`` regions
+    to the writer (if any) and keeps their smallest margin; the search's extra region only proves that
+    the count is incomplete."""
+
+    def __init__(self, max_regions: int | None, writer: RegionWriter | None) -> None:
+        self.max_regions, self.writer = max_regions, writer
+        self.seen = 0
+        self.min_margin = float("inf")
+
+    def __call__(self, pattern, point, margin) -> None:
+        self.seen += 1
+        if self.seen > self.max_regions:
+            return
+        self.min_margin = min(self.min_margin, float(margin))
+        if self.writer is not None:
+            self.writer.write(pattern, point, margin)

@@ -18,7 +18,7 @@ from ..domains import Domain
 from ..errors import InputError
 from ..network import Network
 from ..progress import Progress
-from ..validation import int_at_least
+from ..validation import int_at_least, optional_positive_finite
 from ._common import affine_rows, region_layers, summary
 
 ZERO_GRAD = 1e-12
@@ -38,10 +38,14 @@ class DistanceResult:
     nearest: np.ndarray
     domain_faces: bool
     seconds: float
+    stopped: str | None = None  # "time_limit": only the first ``len(distances)`` points were done
+    points_given: int | None = None
 
     def to_dict(self, *, per_point: bool = True, bins: int = 20) -> dict:
+        given = len(self.distances) if self.points_given is None else self.points_given
         out = {"points": int(len(self.distances)), **summary(self.distances, bins=bins),
-               "domain_faces": self.domain_faces, "seconds": round(self.seconds, 6)}
+               "domain_faces": self.domain_faces, "seconds": round(self.seconds, 6),
+               "complete": self.stopped is None, "stopped": self.stopped, "points_given": int(given)}
         out.pop("count", None)
         if per_point:
             out["distances"] = self.distances.tolist()
@@ -50,7 +54,8 @@ class DistanceResult:
 
 
 def boundary_distance(net: Network, points, *, domain: Domain | None = None, domain_faces: bool = False,
-                      chunk: int = CHUNK_POINTS, progress: bool | None = None) -> DistanceResult:
+                      chunk: int = CHUNK_POINTS, progress: bool | None = None,
+                      time_limit: float | None = None) -> DistanceResult:
     """Distance from each point to the boundary of its linear region.
 
     Exact up to rounding, for every point; a point on a boundary (a non-constant pre-activation
@@ -71,6 +76,9 @@ def boundary_distance(net: Network, points, *, domain: Domain | None = None, dom
         Points whose per-neuron gradients are held in memory at once.
     progress : bool or None
         A progress line on stderr (None: when stderr is a terminal).
+    time_limit : float, optional
+        Seconds for the run, checked between chunks: a stopped run holds the first points' distances
+        (``stopped: "time_limit"``; ``points_given`` says how many were asked for).
 
     Returns
     -------
@@ -91,6 +99,7 @@ def boundary_distance(net: Network, points, *, domain: Domain | None = None, dom
     """
     t0 = time.perf_counter()
     chunk = int_at_least("chunk", chunk, 1)
+    time_limit = optional_positive_finite("time_limit", time_limit)
     if domain is not None and domain.input_dim != net.input_dim:
         raise InputError(f"domain has {domain.input_dim} inputs, network has {net.input_dim}")
     d = net.input_dim if domain is None else domain.dim
@@ -107,16 +116,22 @@ def boundary_distance(net: Network, points, *, domain: Domain | None = None, dom
     basis = None if domain is None or domain.basis is None else domain.basis
     dist = np.full(len(U), np.inf)
     nearest = np.full(len(U), -1)
+    done, stopped = len(U), None
     with Progress("distance", progress=progress, total=len(U), unit="points") as bar:
         for s in range(0, len(U), chunk):
+            if time_limit is not None and time.perf_counter() - t0 > time_limit:
+                done, stopped = s, "time_limit"
+                break
             dist[s:s + chunk], nearest[s:s + chunk] = _neuron_distance(net, U[s:s + chunk], domain, basis)
             if bar.due():
                 bar.show(n=min(s + chunk, len(U)))
+    given = len(U)
+    U, dist, nearest = U[:done], dist[:done], nearest[:done]
     if domain_faces:
         face = _face_distance(domain, U)
         closer = face < dist
         dist[closer], nearest[closer] = face[closer], -1
-    return DistanceResult(dist, nearest, domain_faces, time.perf_counter() - t0)
+    return DistanceResult(dist, nearest, domain_faces, time.perf_counter() - t0, stopped, given)
 
 
 def _neuron_distance(net: Network, U: np.ndarray, domain: Domain | None, basis: np.ndarray | None):

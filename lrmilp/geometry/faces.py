@@ -11,6 +11,11 @@ tolerance of :mod:`lrmilp.tolerance`.  Decided per row, cheapest first:
    row's hyperplane (a ball of that radius around it, within the hyperplane, lies on the face);
 3. the rest by one LP each: max t s.t. n_j u + t <= r_j (j != i), n_i u = r_i, t <= 1; a facet iff
    t > tol.  All LPs of a region run on one warm highspy model.
+
+In the plane (a 2-D box of parameters, where the enumerator's cells are exact polygons) no LP is
+needed: each region's polygon is clipped from its rows, every edge keeping its row, and a row is a
+facet iff its edge is longer than 2 tol (:func:`polygon_facets`).  ``time_limit`` bounds the whole run,
+enumeration and facets; a stopped run reports the regions whose facets it decided.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from ..formulations.highs import quiet_highs
 from ..interrupts import stop_signals
 from ..network import Network
 from ..progress import Progress
-from ..validation import int_at_least, optional_int_at_least, optional_positive_finite
+from ..validation import int_at_least, one_of, optional_int_at_least, optional_positive_finite
 
 TOL_MEANING = ("a region counts iff it holds a ball of radius > tol; a row is a facet iff the region's "
                "face on its hyperplane holds a (d-1)-ball of radius > tol (Euclidean, domain parameters)")
@@ -42,6 +47,9 @@ DUPLICATE_TOL = 1e-9
 RAYS = 16
 """Random directions shot from each region's interior point, besides one towards each row."""
 INF = highspy.kHighsInf
+FACET_METHODS = ("auto", "polygon", "lp")
+"""How facets are decided: ``polygon`` clips each region's exact polygon (2-D boxes, no LP), ``lp`` uses
+bounding-box pruning, rays and one LP per remaining row; ``auto`` takes ``polygon`` where it applies."""
 
 
 @dataclass
@@ -78,13 +86,14 @@ class FacesResult:
 
 def region_faces(net: Network, domain: Domain, *, tol: float | None = None, rays: int = RAYS, seed: int = 0,
                  time_limit: float | None = None, max_regions: int | None = None,
-                 progress: bool | None = None) -> FacesResult:
+                 progress: bool | None = None, method: str = "auto") -> FacesResult:
     """Facets of every region of ``net`` over ``domain``, counted separately for neuron and domain rows.
 
     Guarantees: the regions are those of ``count_regions(net, domain, tol=tol)``; each facet is decided
-    exactly (ray certificates or LP) with the tolerance meaning in ``TOL_MEANING``; several rows on
-    one hyperplane count once (as a neuron facet if any of them is a neuron's).  SIGINT or SIGTERM
-    stops either phase at once (``stopped: "interrupted"``): the result then covers the regions whose
+    exactly (polygon clipping in 2-D, else ray certificates or LP) with the tolerance meaning in
+    ``TOL_MEANING``; several rows on one hyperplane count once (as a neuron facet if any of them is a
+    neuron's).  SIGINT, SIGTERM or the time limit stop either phase at once (``stopped:
+    "interrupted"`` or ``"time_limit"``, ``complete: false``): the result then covers the regions whose
     facets were computed (none if the enumeration was stopped), of ``regions_found``.
 
     Parameters
@@ -100,11 +109,13 @@ def region_faces(net: Network, domain: Domain, *, tol: float | None = None, rays
     seed : int
         Seed of the rays.
     time_limit : float, optional
-        Seconds for the enumeration.
+        Seconds for the whole run (enumeration and facets).
     max_regions : int, optional
-        Enumerate at most this many regions.
+        Enumerate at most this many regions (the run is complete if the domain has no more).
     progress : bool or None
         Progress lines on stderr for both phases (None: when stderr is a terminal).
+    method : {"auto", "polygon", "lp"}
+        How facets are decided (:data:`FACET_METHODS`).
 
     Returns
     -------
@@ -113,7 +124,7 @@ def region_faces(net: Network, domain: Domain, *, tol: float | None = None, rays
     Raises
     ------
     InputError
-        A bad option.
+        A bad option; method ``polygon`` outside a 2-D box.
 
     Examples
     --------
@@ -129,35 +140,141 @@ def region_faces(net: Network, domain: Domain, *, tol: float | None = None, rays
     seed = int_at_least("seed", seed, 0)
     time_limit = optional_positive_finite("time_limit", time_limit)
     max_regions = optional_int_at_least("max_regions", max_regions, 1)
+    one_of("method", method, FACET_METHODS, what="facet method")
+    exact_polygons = _polygon_domain(domain)
+    if method == "polygon" and not exact_polygons:
+        raise InputError("facet method 'polygon' needs a 2-D box (or a plane's window)", param="method")
+    use_polygons = exact_polygons and method != "lp"
+    deadline = None if time_limit is None else t0 + time_limit  # the whole command, both phases
     net = balanced(net)  # the same regions; no overflow in norms
     tol = resolve_tolerance(net, domain, optional_positive_finite("tol", tol)).tol
     regions: list[tuple[np.ndarray, np.ndarray]] = []
-    enum = TreeSearch(net, domain, tol=tol, time_limit=time_limit, max_regions=max_regions, progress=progress,
+    # One region more than max_regions is looked for: only a count that has more is incomplete.
+    enum = TreeSearch(net, domain, tol=tol, time_limit=_left(deadline), progress=progress,
+                      max_regions=None if max_regions is None else max_regions + 1,
                       on_region=lambda p, u, r: regions.append((p, u)))
     enum.run()
+    stopped = enum.stopped
+    if max_regions is not None and len(regions) > max_regions:
+        del regions[max_regions:]
     dom_rows, dom_rhs = domain_rows(domain)
     rng = np.random.default_rng(seed)
     stats = Counter()
     nf, df = np.zeros(len(regions), dtype=int), np.zeros(len(regions), dtype=int)
     origin = domain.origin if domain.basis is not None else None
-    stopped, done = enum.stopped, 0
-    if stopped != "interrupted":  # a stopped user wants the partial result now, not after the facet LPs
+    done = 0
+    if stopped not in ("interrupted", "time_limit"):  # a stopped user wants the partial result now
         try:
             with stop_signals(lambda signum: KeyboardInterrupt()), \
                     Progress("faces", progress=progress, total=len(regions), unit="regions") as bar:
                 for k, (pattern, point) in enumerate(regions):
+                    if deadline is not None and time.perf_counter() > deadline:
+                        raise _TimeUp
                     if bar.due():
-                        bar.show(f"{stats['lps']:,} LPs", n=k)
+                        bar.show(f"{stats['lps']:,} LPs" if not use_polygons else "exact polygons, no LP", n=k)
                     A, c, _, _ = net.region_map(pattern, origin=origin, basis=domain.basis)
                     rows, rhs, is_dom = _h_rep(A, c, pattern, dom_rows, dom_rhs)
-                    facet = _facets(rows, rhs, point, domain, tol, rng.normal(size=(rays, domain.dim)), stats)
+                    if use_polygons:
+                        facet = polygon_facets(rows, rhs, domain.lo, domain.hi, tol)
+                        stats["polygon"] += int(facet.sum())
+                    else:
+                        facet = _facets(rows, rhs, point, domain, tol, rng.normal(size=(rays, domain.dim)), stats,
+                                        deadline)
                     nf[k] = int(np.count_nonzero(facet & ~is_dom))
                     df[k] = int(np.count_nonzero(facet & is_dom))
                     done = k + 1
         except KeyboardInterrupt:
             stopped = "interrupted"
+        except _TimeUp:
+            stopped = "time_limit"
     return FacesResult(nf[:done], df[:done], stats["lps"], stats["ray"], stats["pruned"], stopped is None, tol,
-                       time.perf_counter() - t0, {"stopped": stopped, "regions_found": len(regions)})
+                       time.perf_counter() - t0,
+                       {"stopped": stopped, "regions_found": len(regions), "enumeration_complete": enum.stopped is None
+                        or (enum.stopped == "max_regions" and max_regions is not None and len(regions) < max_regions),
+                        "facet_method": "polygon" if use_polygons else "lp", "polygon_facets": stats["polygon"],
+                        "time_limit": time_limit})
+
+
+class _TimeUp(Exception):
+    """The time limit of :func:`region_faces` passed during the facet phase."""
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` (perf_counter), at least a millisecond; None without one."""
+    return None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
+
+
+def _polygon_domain(domain: Domain) -> bool:
+    """Are the regions polygons clipped from a 2-D box of parameters (the polygon geometry's case)?"""
+    return domain.dim == 2 and domain.bounded and domain.A_ub.shape[0] == 0
+
+
+def polygon_facets(rows: np.ndarray, rhs: np.ndarray, lo: np.ndarray, hi: np.ndarray, tol: float) -> np.ndarray:
+    """Facets of the polygon {u : rows u <= rhs} inside the 2-D box [lo, hi], exactly, with no LP.
+
+    The polygon is clipped from a square around the box by every row in turn, each edge keeping the
+    row it lies on; row i is a facet iff its edge is longer than 2 tol (a 1-ball of radius > tol lies on
+    it: the facet rule of ``TOL_MEANING`` in the plane).
+
+    Parameters
+    ----------
+    rows, rhs : numpy.ndarray
+        The polygon's half-planes ``rows[i] . u <= rhs[i]`` (the box's own rows among them).
+    lo, hi : numpy.ndarray
+        The box (the clipping starts from a square holding it).
+    tol : float
+        The facet tolerance.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``facet[i]`` for every row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [1.0, 1.0]])
+    >>> polygon_facets(rows, np.array([1.0, 1.0, 1.0, 1.0, 5.0]), -np.ones(2), np.ones(2), 1e-9).tolist()
+    [True, True, True, True, False]
+    """
+    centre, half = (lo + hi) / 2.0, (hi - lo)  # twice the box: no edge of the start square survives
+    poly = centre + half * np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    label = np.full(4, -1)  # label[j]: the row of the edge from vertex j to vertex j + 1
+    left = np.arange(len(rows))
+    while len(left) and len(poly):
+        slack = rhs[left] - poly @ rows[left].T  # (vertices, rows left)
+        deepest = slack.min(axis=0)
+        # A row that cuts nothing off now never will (the polygon only shrinks): drop it.  Clipping the
+        # deepest cut first shrinks the polygon fastest, so few rounds remain.
+        j = int(np.argmin(deepest))
+        if deepest[j] >= 0:
+            break
+        poly, label = _clip(poly, label, slack[:, j], int(left[j]))
+        keep = deepest < 0
+        keep[j] = False
+        left = left[keep]
+    facet = np.zeros(len(rows), dtype=bool)
+    if len(poly) >= 3:
+        lengths = np.linalg.norm(np.roll(poly, -1, axis=0) - poly, axis=1)
+        facet[label[(label >= 0) & (lengths > 2.0 * tol)]] = True
+    return facet
+
+
+def _clip(poly: np.ndarray, label: np.ndarray, slack: np.ndarray, row: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sutherland-Hodgman step: the part of ``poly`` where ``slack >= 0``, with its edges' labels (the
+    new edge, along the clipping line, gets ``row``)."""
+    out, lab = [], []
+    n = len(poly)
+    for j in range(n):
+        q = (j + 1) % n
+        sp, sq = slack[j], slack[q]
+        if sp >= 0:
+            out.append(poly[j])
+            lab.append(label[j])
+        if (sp >= 0) != (sq >= 0):
+            out.append(poly[j] + (poly[q] - poly[j]) * (sp / (sp - sq)))
+            lab.append(row if sp >= 0 else label[j])  # leaving: along the clip line; entering: rest of edge j
+    return np.array(out).reshape(-1, 2), np.array(lab, dtype=int)
 
 
 def _h_rep(A, c, pattern, dom_rows, dom_rhs):
@@ -174,7 +291,7 @@ def _h_rep(A, c, pattern, dom_rows, dom_rhs):
     return rows[first], rhs[first], is_dom[first]
 
 
-def _facets(rows, rhs, point, domain, tol, random_dirs, stats) -> np.ndarray:
+def _facets(rows, rhs, point, domain, tol, random_dirs, stats, deadline=None) -> np.ndarray:
     m = len(rows)
     facet = np.zeros(m, dtype=bool)
     undecided = np.ones(m, dtype=bool)
@@ -203,13 +320,14 @@ def _facets(rows, rhs, point, domain, tol, random_dirs, stats) -> np.ndarray:
     stats["ray"] += len(certified)
     todo = np.flatnonzero(undecided)
     if len(todo):
-        facet[todo] = _facet_lps(rows, rhs, todo, tol)
-        stats["lps"] += len(todo)
+        facet[todo] = _facet_lps(rows, rhs, todo, tol, deadline, stats)
     return facet
 
 
-def _facet_lps(rows: np.ndarray, rhs: np.ndarray, todo: np.ndarray, tol: float) -> np.ndarray:
-    """One LP per row in ``todo`` on one warm model: is the face on row i (d-1)-dimensional beyond tol?"""
+def _facet_lps(rows: np.ndarray, rhs: np.ndarray, todo: np.ndarray, tol: float, deadline: float | None,
+               stats: Counter) -> np.ndarray:
+    """One LP per row in ``todo`` on one warm model: is the face on row i (d-1)-dimensional beyond tol?
+    Raises :class:`_TimeUp` once ``deadline`` (perf_counter) passes: a region of many rows takes many LPs."""
     m, d = rows.shape
     h = quiet_highs(presolve=False)
     h.addVars(d + 1, np.r_[np.full(d, -INF), -INF], np.r_[np.full(d, INF), RADIUS_CAP])
@@ -220,6 +338,9 @@ def _facet_lps(rows: np.ndarray, rhs: np.ndarray, todo: np.ndarray, tol: float) 
         h.addRow(-INF, float(r), d + 1, idx, np.r_[a, 1.0])
     out = np.zeros(len(todo), dtype=bool)
     for k, i in enumerate(todo):
+        if deadline is not None and time.perf_counter() > deadline:
+            raise _TimeUp
+        stats["lps"] += 1
         h.changeCoeff(int(i), d, 0.0)
         h.changeRowBounds(int(i), float(rhs[i]), float(rhs[i]))
         h.run()

@@ -17,6 +17,7 @@ a worker holds its task's search path.
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
@@ -95,8 +96,11 @@ def count_parallel(net: Network, domain: Domain, *, tol: Tolerance, jobs: int, b
     # Records hold their regions when this count writes them, or when the journal already does (so a
     # later resume with a regions file still finds every region).
     journal_regions = journal is not None and (journal.regions if journal.done else regions_out is not None)
-    collect = regions_out is not None or journal_regions
-    ctx = TaskContext(net, domain, bounds, tol, geometry, collect, deadline, fp[:16])
+    # With max_regions, tasks hand their regions back, so that the count stops at exactly max_regions
+    # regions (and their smallest margin is known) however the last task's regions are cut.
+    collect = regions_out is not None or journal_regions or max_regions is not None
+    ctx = TaskContext(net, domain, bounds, tol, geometry, collect, deadline, fp[:16],
+                      None if max_regions is None else max_regions + 1)
     totals = TreeStats()
     resumed: list[str] = []
     to_run: list[str] = []
@@ -113,7 +117,7 @@ def count_parallel(net: Network, domain: Domain, *, tol: Tolerance, jobs: int, b
             stack.extend(rec["children"])
     # The root task runs here: a count that ends within its first budget never forks a worker.
     workers = Workers(jobs, dask=dask, context=ctx, inline=True, first_inline=True)
-    run = _Run(workers, journal, totals, budget, domain, collect)
+    run = _Run(workers, journal, totals, budget, domain, collect, max_regions)
     bar = Progress("count", progress=progress)
     try:
         run.go(to_run, resumed, regions_out, net.neurons, journal_regions, max_regions, bar, t0)
@@ -131,9 +135,9 @@ class _Run:
     """The task loop of one parallel count: tasks waiting, running and finished."""
 
     def __init__(self, workers: Workers, journal: Journal | None, totals: TreeStats, budget: float,
-                 domain: Domain, collect: bool) -> None:
+                 domain: Domain, collect: bool, max_regions: int | None = None) -> None:
         self.workers, self.journal, self.totals, self.budget = workers, journal, totals, budget
-        self.domain, self.collect = domain, collect
+        self.domain, self.collect, self.max_regions = domain, collect, max_regions
         self.pending: set = set()
         # Tasks wait here, not in the executor's queue: an interrupted pool with thousands of queued calls
         # could hang on shutdown, and a short queue keeps the order depth first.
@@ -169,13 +173,24 @@ class _Run:
             # A stopped task may have counted a region it had not handed over yet: count what is written.
             stats.regions = len(recs)
         if res["stopped"] is None and self.journal:
-            self.journal.record(res, recs)
+            self.journal.record(res, recs)  # the whole task: a resumed count may ask for more regions
+        if self.max_regions is not None and self.totals.regions + stats.regions > self.max_regions:
+            # More regions exist than may be reported: keep the first ones, and the count is incomplete.
+            # A count that ends with exactly max_regions regions never gets here, so it stays complete.
+            keep = self.max_regions - self.totals.regions
+            stats.regions = keep
+            if recs is not None:
+                recs = recs[:keep]
+                stats.min_margin = min((float(r) for _, _, r in res["regions"][:keep]), default=math.inf)
+            self.stopped = self.stopped or "max_regions"
+            resubmit = False
         if self.writer:
             for rec in recs:
                 self.writer.write_record(rec)
         self.totals.add(stats)
         self.tasks_done += 1
         if res["stopped"] is not None:
+            # A task stopped by max_regions found more regions than may be reported (cut above).
             self.stopped = self.stopped or res["stopped"]
         elif resubmit:
             self.backlog.extend(reversed(res["children"]))
@@ -194,14 +209,21 @@ class _Run:
                         if regions_out:
                             self.writer = RegionWriter(regions_out, neurons=neurons, domain=self.domain)
                         if self.writer and resumed:
+                            held = 0
                             for rec in journal.regions_of(resumed):
-                                self.writer.write_record(rec)
-                            if self.writer.count != totals.regions:
-                                raise InputError(f"checkpoint {journal.path} holds {self.writer.count:,} regions "
+                                held += 1
+                                if max_regions is None or held <= max_regions:
+                                    self.writer.write_record(rec)
+                            if held != totals.regions:
+                                raise InputError(f"checkpoint {journal.path} holds {held:,} regions "
                                                  f"for tasks that counted {totals.regions:,}; give another file to "
                                                  "start a new count", param="checkpoint")
-                        # A count that takes less than the budget stays one task; a longer one is cut up as it goes.
-                        self.backlog.extend(reversed(to_run))
+                        if max_regions is not None and totals.regions > max_regions:
+                            totals.regions, self.stopped = max_regions, "max_regions"  # the journal has more
+                        else:
+                            # A count that takes less than the budget stays one task; a longer one is cut up
+                            # as it goes.
+                            self.backlog.extend(reversed(to_run))
                     self.top_up()
                     while self.pending:
                         done, _ = wait(self.pending, return_when=FIRST_COMPLETED)  # where a stop signal lands
@@ -212,8 +234,6 @@ class _Run:
                             if bar.due():
                                 bar.show(f"tasks {self.tasks_done:,} done, {len(self.pending):,} pending  "
                                          f"regions {totals.regions:,}  LPs {totals.lps:,}")
-                            if max_regions is not None and totals.regions >= max_regions:
-                                self.stopped = "max_regions"
                             if self.stopped is not None:
                                 break
                         self.top_up()

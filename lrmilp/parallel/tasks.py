@@ -24,11 +24,13 @@ class TaskContext:
     LP serves every task the worker runs."""
 
     def __init__(self, net: Network, domain: Domain, bounds: Bounds, tol: Tolerance, geometry: str, collect: bool,
-                 deadline: float | None, token: str) -> None:
+                 deadline: float | None, token: str, max_regions: int | None = None) -> None:
         self.net, self.domain, self.bounds, self.tol, self.geometry = net, domain, bounds, tol, geometry
         self.collect = collect  # hand each task's regions back (a regions file or a journal keeps them)
         self.deadline = deadline  # wall clock (time.time())
         self.token = token
+        # A task that alone finds this many regions stops: the count has more than it may report anyway.
+        self.max_regions = max_regions
         self._search: tuple | None = None
 
     def __getstate__(self) -> dict:
@@ -42,7 +44,8 @@ class TaskContext:
             search = TreeSearch(self.net, self.domain, tol=self.tol, bounds=self.bounds, geometry=self.geometry,
                                 on_region=(lambda p, u, r: found.append((pack_pattern(p), u, r))) if self.collect
                                 else None,
-                                on_split=lambda k, prefix: children.append(task_key(k, prefix)))
+                                on_split=lambda k, prefix: children.append(task_key(k, prefix)),
+                                max_regions=self.max_regions)
             self._search = (search, found, children)
         return self._search
 
