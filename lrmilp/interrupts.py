@@ -156,4 +156,20 @@ def worker_init(parent_pid: int, ignore_stop: bool = True) -> None:
     else:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # the fork happened inside held_stop_signals(): the child inherited the held mask
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     die_with_parent(parent_pid)
+
+
+class held_stop_signals:
+    """Hold SIGINT and SIGTERM (blocked, not lost) for the body: a stop that arrives while a pool forks
+    would otherwise raise inside the fork's at-fork hooks, where Python ignores the exception ("Exception
+    ignored in _releaseLock") and the stop is lost; held, it is delivered when the body ends, in plain
+    code.  Used around every submit to a fork pool (the pool forks workers on demand)."""
+
+    def __enter__(self) -> "held_stop_signals":
+        self.before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.before)

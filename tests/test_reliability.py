@@ -537,3 +537,21 @@ def test_malformed_model_file_and_bad_box_are_refused(tmp_path):
         load_network(trunc)
     with pytest.raises(InputError, match="lo > hi"):
         Box(1, -1, 4)
+
+
+def test_a_stop_during_a_pool_fork_is_held_until_the_fork_is_done():
+    """SIGTERM that arrives while a pool forks is delivered after, in plain code (not inside an at-fork
+    hook, where Python ignores the exception and the stop would be lost)."""
+    import os
+    import signal
+
+    from lrmilp.interrupts import held_stop_signals
+    seen = []
+    old = signal.signal(signal.SIGTERM, lambda s, f: seen.append(s))
+    try:
+        with held_stop_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert seen == []  # held, not lost
+        assert seen == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, old)

@@ -12,6 +12,7 @@ from concurrent.futures import Executor, Future
 from typing import Any, Callable
 
 from ..errors import InputError
+from ..interrupts import held_stop_signals
 from ..pool import InlineExecutor, fork_pool, in_context, kill_pool, signal_pool
 from ..validation import dask_address
 
@@ -127,9 +128,12 @@ class Workers:
         if self.first_inline:
             self.first_inline = False
             return self.executor.submit(in_context, fn, self.context, *args)
-        if isinstance(self.executor, InlineExecutor) and self.kind == "local":
-            self.executor = fork_pool(self.size, self.context)  # the second task: now the workers start
-        return self.executor.submit(in_context, fn, self.ref, *args)
+        if self.kind != "local":
+            return self.executor.submit(in_context, fn, self.ref, *args)
+        with held_stop_signals():  # a local pool may fork now: a stop must not land inside the fork
+            if isinstance(self.executor, InlineExecutor):
+                self.executor = fork_pool(self.size, self.context)  # the second task: now the workers start
+            return self.executor.submit(in_context, fn, self.ref, *args)
 
     def cancel_queued(self, futures) -> None:
         """Local workers: the tasks not yet handed to a worker never start."""
