@@ -162,14 +162,19 @@ def worker_init(parent_pid: int, ignore_stop: bool = True) -> None:
 
 
 class held_stop_signals:
-    """Hold SIGINT and SIGTERM (blocked, not lost) for the body: a stop that arrives while a pool forks
-    would otherwise raise inside the fork's at-fork hooks, where Python ignores the exception ("Exception
-    ignored in _releaseLock") and the stop is lost; held, it is delivered when the body ends, in plain
-    code.  Used around every submit to a fork pool (the pool forks workers on demand)."""
+    """Hold SIGINT and SIGTERM for the body: a stop that arrives while a pool forks would otherwise raise
+    inside the fork's at-fork hooks, where Python ignores the exception ("Exception ignored in
+    _releaseLock") and the stop is lost.  The signals are blocked in this thread, and the body is a
+    :class:`deferred` section (another thread may still take a process signal, and Python then runs
+    the handler in the main thread wherever it is): either way the stop's exception is raised when the
+    body ends, in plain code.  Used around every submit to a fork pool (it forks workers on demand)."""
 
     def __enter__(self) -> "held_stop_signals":
         self.before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        self.gate = deferred()
+        self.gate.__enter__()
         return self
 
-    def __exit__(self, *exc) -> None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, self.before)
+    def __exit__(self, exc_type, exc, tb) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.before)  # a held signal is handled here, gated
+        self.gate.__exit__(exc_type, exc, tb)
