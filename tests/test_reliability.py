@@ -366,7 +366,10 @@ def test_worker_watches_its_parent_without_prctl(tmp_path):
 
 @pytest.mark.parametrize("command", ["lower-bound", "sample"])
 def test_sigterm_stops_lower_bound_and_sample_with_a_partial_result(long_net, command):
-    args, needle = {"lower-bound": (["lower-bound", long_net, "--box", "-1", "1", "--trials", "50"], b"level "),
+    # One level of many trials: the search runs for tens of seconds after its first progress line (the
+    # default schedule finishes this net in about a second, so a signal could arrive after the end).
+    args, needle = {"lower-bound": (["lower-bound", long_net, "--box", "-1", "1", "--xors", "12", "--trials", "50000"],
+                                    b"level "),
                     "sample": (["sample", long_net, "--samples", "1000000000"], b"samples ")}[command]
     res, _, _ = _interrupt(args, signal.SIGTERM, needle)
     assert res["stopped"] == "interrupted"

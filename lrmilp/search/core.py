@@ -171,6 +171,8 @@ class TreeSearch:
         self.progress = Progress("count", progress=progress)
         self.t0 = time.perf_counter()
         self.deadline = None if time_limit is None else time.time() + time_limit
+        self._in_map: tuple[np.ndarray, np.ndarray] | None = None
+        self._first: Hyperplanes | None = None  # layer 0's hyperplanes over the input map
         self.cells: Cells = cls(self)
         self.geometry = cls.name
 
@@ -289,11 +291,12 @@ class TreeSearch:
         return True
 
     def _input_map(self) -> tuple[np.ndarray, np.ndarray]:
-        """The network input as M u + m of the domain parameters u."""
-        d = self.domain.dim
-        if self.domain.basis is None:
-            return np.eye(d), np.zeros(d)
-        return self.domain.basis, self.domain.origin
+        """The network input as M u + m of the domain parameters u (made once: every task starts here)."""
+        if self._in_map is None:
+            d = self.domain.dim
+            M, m = (np.eye(d), np.zeros(d)) if self.domain.basis is None else (self.domain.basis, self.domain.origin)
+            self._in_map = (_frozen(M), _frozen(m))
+        return self._in_map
 
     def affine(self, k: int, M: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Layer k's pre-activations as A u + c, given its input as M u + m."""
@@ -301,11 +304,27 @@ class TreeSearch:
 
     def hyperplanes(self, k: int, M: np.ndarray, m: np.ndarray) -> Hyperplanes:
         """Layer k's hyperplanes under the node's pattern (its input is M u + m)."""
+        if k == 0 and self._in_map is not None and M is self._in_map[0] and m is self._in_map[1]:
+            # The first layer's hyperplanes are the same at every node: at d = 784 recomputing them (a d x d
+            # product) was a third of a small task's time.
+            if self._first is None:
+                self._first = Hyperplanes(*(_frozen(a) for a in self._hyperplanes(0, M, m)))
+            return self._first
+        return self._hyperplanes(k, M, m)
+
+    def _hyperplanes(self, k: int, M: np.ndarray, m: np.ndarray) -> Hyperplanes:
         A, c = self.affine(k, M, m)
         norms = np.sqrt(np.einsum("ij,ij->i", A, A))
         scale = np.asarray(self.absmats[k] @ np.sqrt(np.einsum("ij,ij->i", M, M))).reshape(-1)
         const = norms <= ZERO_TOL * np.maximum(scale, 1e-300)
         return Hyperplanes(A, c, norms, np.where(const, 1.0, norms), const)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """``a``, read-only: shared by every node, so a cell that wrote into it would corrupt the others."""
+    a = np.asarray(a).view()  # a view: the caller's own array stays writable
+    a.setflags(write=False)
+    return a
 
 
 @contextmanager
