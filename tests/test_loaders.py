@@ -1,10 +1,13 @@
-"""Network files: NPZ, ONNX and PyTorch round trips, BatchNorm / average-pooling folding, bad input.
+"""Network files: NPZ, ONNX and PyTorch round trips, BatchNorm / average-pooling folding, bad input;
+users' own models (TorchScript, torch.export, custom modules, --input-shape, torch.onnx.export).
 
-Tests needing onnx, onnxruntime or torch skip when the package is missing.
+Tests needing onnx, onnxruntime, onnxscript or torch skip when the package is missing.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import warnings
 
@@ -291,8 +294,9 @@ def test_torch_state_dict_of_cnn_refused(tmp_path) -> None:
     torch = pytest.importorskip("torch")
     from lrmilp.loaders.torch import module_from_network
     torch.save(module_from_network(_cnn(0)).state_dict(), tmp_path / "sd.pt")
-    with pytest.raises(InputError, match="4-D weight.*whole model"):
-        load_network(tmp_path / "sd.pt")
+    for shape in (None, (2, 7, 7)):  # the input shape does not help: stride and padding are not stored
+        with pytest.raises(InputError, match=r"4-D weight.*stride and padding.*network_from_module.*whole model"):
+            load_network(tmp_path / "sd.pt", input_shape=shape)
 
 
 def test_torch_garbage_file(tmp_path) -> None:
@@ -332,6 +336,12 @@ def _check_torch_model(torch, model, input_shape: tuple[int, ...], tmp_path, *, 
         # Without constant folding the exporter keeps BatchNormalization nodes instead of fusing them.
         _torch_onnx_export(torch, model, x[:1], tmp_path / "m.onnx", do_constant_folding=False)
         assert _close(load_network(tmp_path / "m.onnx").forward(x.numpy()), expect, 1e-5)
+    # The same model as TorchScript (scripted: BatchNorm's input checks are branches) and torch.export.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        programs = [torch.jit.script(model), torch.jit.trace(model, x), torch.export.export(model, (x,))]
+    for program in programs:
+        assert _close(network_from_module(program, input_shape=input_shape).forward(x.numpy()), expect, 1e-5)
     return net
 
 
@@ -420,3 +430,250 @@ def test_torch_conv_needs_input_shape() -> None:
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU())
     with pytest.raises(InputError, match=r"input_shape=\(C, H, W\)"):
         network_from_module(model)
+
+
+# --- users' own models: TorchScript, torch.export, custom modules, --input-shape -----------------------
+
+try:
+    import torch as _torch
+except ImportError:  # the tests below skip
+    _torch = None
+
+if _torch is not None:
+    class CustomCNN(_torch.nn.Module):
+        """Not a Sequential: normalises its input, then conv, BatchNorm after the ReLU, a view that
+        flattens, dropout and two Linear layers (input (2, 8, 8))."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            nn = _torch.nn
+            self.register_buffer("mean", _torch.tensor([0.3, -0.2]).view(1, 2, 1, 1))
+            self.conv = nn.Conv2d(2, 3, 3, stride=2)
+            self.bn = nn.BatchNorm2d(3)
+            self.fc1 = nn.Linear(27, 6)
+            self.drop = nn.Dropout(0.3)
+            self.fc2 = nn.Linear(6, 2)
+
+        def forward(self, x):
+            x = (x - self.mean) / 0.5
+            x = self.bn(_torch.relu(self.conv(x)))
+            x = x.view(x.size(0), -1)
+            return self.fc2(self.drop(_torch.relu(self.fc1(x))))
+
+    class CustomMLP(_torch.nn.Module):
+        """Layers named fc1, fc2, out: its state_dict is not a Sequential's (input (5,))."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1, self.fc2, self.out = _torch.nn.Linear(5, 7), _torch.nn.Linear(7, 4), _torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            relu = _torch.nn.functional.relu
+            return self.out(relu(self.fc2(relu(self.fc1(x)))))
+
+
+def _model(torch, kind: str):
+    """(model in eval mode, input shape) with non-trivial BatchNorm statistics."""
+    torch.manual_seed(7)
+    if kind == "custom_cnn":
+        model, shape = CustomCNN(), (2, 8, 8)
+    elif kind == "custom_mlp":
+        model, shape = CustomMLP(), (5,)
+    else:
+        nn = torch.nn
+        model, shape = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Dropout(), nn.Linear(8, 3)), (6,)
+    _randomise_batchnorms(torch, model, 5)
+    return model, shape
+
+
+def _torch_outputs(torch, model, shape: tuple[int, ...], n: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Random inputs (float64) and what the torch model computes on them: the oracle."""
+    x = torch.randn(n, *shape, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        return x.double().numpy(), model(x).reshape(n, -1).double().numpy()
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    """The command line in this process (torch is imported once), as a finished process."""
+    from click.testing import CliRunner
+
+    from lrmilp.cli import main
+    r = CliRunner().invoke(main, list(args))
+    return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
+
+
+def _assert_one_line_error(r: subprocess.CompletedProcess, *needles: str) -> None:
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_cli_input_shape_for_a_cnn_module(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    from lrmilp.cli.app import load
+    nn = torch.nn
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(48, 4),
+                          nn.ReLU(), nn.Linear(4, 2)).eval()
+    _quiet_torch_save(torch, model, tmp_path / "m.pt")  # no model.input_shape: the file cannot tell
+    _assert_one_line_error(_run_cli("info", str(tmp_path / "m.pt"), "--trust"), "--input-shape C,H,W")
+    r = _run_cli("info", str(tmp_path / "m.pt"), "--trust", "--input-shape", "2,8,8", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["input_shape"] == [2, 8, 8] and json.loads(r.stdout)["cnn"] is True
+    net = load(str(tmp_path / "m.pt"), True, (2, 8, 8))  # what the command loaded
+    x, expect = _torch_outputs(torch, model, (2, 8, 8))
+    assert _close(net.forward(x), expect, 1e-5)
+    for bad in ("2,x,8", "0,8,8", ""):
+        _assert_one_line_error(_run_cli("info", str(tmp_path / "m.pt"), "--trust", "--input-shape", bad),
+                               "--input-shape")
+
+
+def test_cli_input_shape_for_a_state_dict(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    from lrmilp.cli.app import load
+    nn = torch.nn
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 5), nn.ReLU(), nn.Linear(5, 2)).eval()
+    torch.save(model.state_dict(), tmp_path / "sd.pt")  # keys 1.weight, 1.bias, 3.weight, 3.bias
+    r = _run_cli("info", str(tmp_path / "sd.pt"), "--input-shape", "1,6,6", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["input_shape"] == [1, 6, 6]
+    x, expect = _torch_outputs(torch, model, (1, 6, 6))
+    assert _close(load(str(tmp_path / "sd.pt"), False, (1, 6, 6)).forward(x), expect, 1e-5)
+    _assert_one_line_error(_run_cli("info", str(tmp_path / "sd.pt"), "--input-shape", "2,6,6"),
+                           "--input-shape (2, 6, 6) has 72 values")
+
+
+def test_input_shape_is_checked_against_npz_and_onnx(tmp_path) -> None:
+    save_npz(_cnn(1), tmp_path / "m.npz")
+    assert load_network(tmp_path / "m.npz", input_shape=[2, 7, 7]).input_shape == (2, 7, 7)
+    with pytest.raises(InputError, match=r"input_shape \(2, 49\) does not match .*\(2, 7, 7\)") as info:
+        load_network(tmp_path / "m.npz", input_shape=(2, 49))
+    assert info.value.param == ("input_shape",)
+    for bad in ((2, 0, 7), (2.5, 7, 7), "abc", ()):
+        with pytest.raises(InputError, match="input_shape must be"):
+            load_network(tmp_path / "m.npz", input_shape=bad)
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+@pytest.mark.parametrize("kind", ["custom_cnn", "sequential"])
+def test_torchscript_file(tmp_path, how: str, kind: str) -> None:
+    torch = pytest.importorskip("torch")
+    model, shape = _model(torch, kind)
+    x, expect = _torch_outputs(torch, model, shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript is deprecated in recent torch, and still in use
+        program = torch.jit.script(model) if how == "script" else torch.jit.trace(model, torch.from_numpy(x).float())
+        torch.jit.save(program, str(tmp_path / "m.pt"))
+    with pytest.raises(InputError, match="TorchScript archive.*--trust"):
+        load_network(tmp_path / "m.pt")
+    if kind == "custom_cnn":  # a convolution first: the archive does not record the input shape
+        with pytest.raises(InputError, match=r"input shape is unknown.*--input-shape C,H,W"):
+            load_network(tmp_path / "m.pt", trust=True)
+        net = load_network(tmp_path / "m.pt", trust=True, input_shape=shape)
+        assert [type(layer) for layer in net.layers] == [Conv2d, Dense, Dense]
+    else:  # a Linear first fixes a flat input
+        net = load_network(tmp_path / "m.pt", trust=True)
+    assert net.input_shape == shape
+    assert _close(net.forward(x), expect, 1e-5)
+
+
+def test_torch_export_program(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    model, shape = _model(torch, "custom_cnn")
+    x, expect = _torch_outputs(torch, model, shape)
+    torch.export.save(torch.export.export(model, (torch.zeros(1, *shape),)), str(tmp_path / "m.pt2"))
+    with pytest.raises(InputError, match="torch.export archive.*--trust"):
+        load_network(tmp_path / "m.pt2")
+    net = load_network(tmp_path / "m.pt2", trust=True)  # the program records its input shape
+    assert net.input_shape == shape
+    assert _close(net.forward(x), expect, 1e-5)
+    with pytest.raises(InputError, match=r"input_shape \(2, 9, 9\) does not match the program's"):
+        load_network(tmp_path / "m.pt2", trust=True, input_shape=(2, 9, 9))
+
+
+def test_custom_module_in_memory_and_pickled(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    from lrmilp.loaders import network_from_module
+    model, shape = _model(torch, "custom_cnn")
+    x, expect = _torch_outputs(torch, model, shape)
+    model.train()
+    net = network_from_module(model, input_shape=shape)
+    assert model.training  # traced in eval mode, then put back
+    assert _close(net.forward(x), expect, 1e-5)
+    with pytest.raises(InputError, match="CustomCNN is read by tracing it with torch.export.*input_shape"):
+        network_from_module(model)
+    model.eval()
+    _quiet_torch_save(torch, model, tmp_path / "m.pt")
+    assert _close(load_network(tmp_path / "m.pt", trust=True, input_shape=shape).forward(x), expect, 1e-5)
+    # A process that cannot import the class cannot unpickle it: --trust is no help, the error says what is.
+    r = subprocess.run([sys.executable, "-m", "lrmilp.cli", "info", str(tmp_path / "m.pt"), "--trust"],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    _assert_one_line_error(r, "cannot unpickle", "network_from_module(model, input_shape=...)", "save_npz")
+
+
+def test_custom_module_state_dict_says_what_to_do(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    from lrmilp.loaders import network_from_module
+    model, shape = _model(torch, "custom_mlp")
+    torch.save(model.state_dict(), tmp_path / "sd.pt")
+    for trust in (False, True):
+        with pytest.raises(InputError) as info:
+            load_network(tmp_path / "sd.pt", trust=trust)
+        message = str(info.value)
+        assert "'fc1.weight'" in message and "network_from_module(model, input_shape=...)" in message
+        assert "save_npz" in message and "--trust" not in message and "\n" not in message
+    # The advice works: build the model, load the weights, convert, save, and the command line reads it.
+    rebuilt = CustomMLP()
+    rebuilt.load_state_dict(torch.load(tmp_path / "sd.pt", weights_only=True))
+    save_npz(network_from_module(rebuilt.eval(), input_shape=shape), tmp_path / "m.npz")
+    x, expect = _torch_outputs(torch, model, shape)
+    assert _close(load_network(tmp_path / "m.npz").forward(x), expect, 1e-5)
+
+
+def test_traced_programs_name_what_they_cannot_read() -> None:
+    torch = pytest.importorskip("torch")
+    from lrmilp.loaders import network_from_module
+    nn = torch.nn
+
+    class Tanh(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.b(torch.tanh(self.a(x)))
+
+    class Residual(Tanh):
+        def forward(self, x):
+            h = torch.relu(self.a(x))
+            return self.b(h + torch.relu(h))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(Tanh())
+    for module in (Tanh(), scripted):
+        with pytest.raises(InputError, match="unsupported op 'tanh'"):
+            network_from_module(module, input_shape=(3,))
+    with pytest.raises(InputError, match="skip connection"):
+        network_from_module(Residual(), input_shape=(3,))
+
+
+def test_torch_onnx_export_with_defaults(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")  # torch.onnx.export's default exporter needs it (lrmilp[onnx] has it)
+    nn = torch.nn
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3),
+                          nn.ReLU(), nn.Flatten(), nn.Linear(16, 6), nn.ReLU(), nn.Linear(6, 3))
+    _randomise_batchnorms(torch, model, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 1, 8, 8),), str(tmp_path / "m.onnx"))  # every default
+    net = load_network(tmp_path / "m.onnx")
+    assert net.input_shape == (1, 8, 8)
+    x, expect = _torch_outputs(torch, model, (1, 8, 8))
+    assert _close(net.forward(x), expect, 1e-5)

@@ -31,18 +31,18 @@ def _tol_option(f):
 @click.option("--polyline", type=click.Path(dir_okay=False), help="X.npy: (k, n0) points; the path through them.")
 @_tol_option
 @json_option
-def line(model, trust, start, end, direction, infinite, polyline, tol, as_json):
+def line(model, trust, input_shape, start, end, direction, infinite, polyline, tol, as_json):
     """Exact regions and breakpoints along segments, infinite lines or a polyline (batched)."""
     from ..geometry.lines import line_regions, polyline_regions
     if polyline is not None:
         if start or end or direction or infinite:
             raise InputError("--polyline goes alone (no --start, --end, --direction or --infinite)")
-        net = load(model, trust)
+        net = load(model, trust, input_shape)
         res = polyline_regions(net, _load_array(polyline, "--polyline"), tol=tol).to_dict()
     else:
         if start is None or (end is None) == (direction is None):
             raise InputError("give --start and exactly one of --end and --direction (or --polyline)")
-        net = load(model, trust)
+        net = load(model, trust, input_shape)
         A = _load_array(start, "--start")
         B = _load_array(end, "--end") if end is not None else None
         if direction is not None:
@@ -91,8 +91,8 @@ its sides around it."""
 @click.option("--cells", is_flag=True, help="List every cell (polygon, packed pattern, output map) in the JSON.")
 @_tol_option
 @json_option
-def plane(model, trust, box, box_file, unbounded, points_file, window, plot_path, color, title, dpi, boundary,
-          cells, tol, as_json):
+def plane(model, trust, input_shape, box, box_file, unbounded, points_file, window, plot_path, color, title, dpi,
+          boundary, cells, tol, as_json):
     """The exact partition of a plane into linear regions (polygon clipping): the plane through three
     points, or the input box of a 2-input net.  On a slice, a box (--box, --box-file, else the model's)
     is the part of the window where the regions mean something: the JSON gives the share of the window
@@ -108,7 +108,7 @@ def plane(model, trust, box, box_file, unbounded, points_file, window, plot_path
     if unbounded:
         raise InputError("plane: --unbounded has no window to draw; give --box LO HI or --box-file F.json")
     check_files({"plot": plot_path}, {"model": model, "points": points_file, "box_file": box_file})
-    net = load(model, trust)
+    net = load(model, trust, input_shape)
     given_box = box is not None or box_file is not None
     dom_box = get_domain(net, box, box_file, False) if given_box or net.lo is not None else None
     if dom_box is not None and dom_box.A_ub.shape[0]:
@@ -164,13 +164,13 @@ def plane(model, trust, box, box_file, unbounded, points_file, window, plot_path
               help="Seconds; a stopped run reports the first points' distances (complete: false).")
 @progress_option
 @json_option
-def distance(model, trust, box, box_file, unbounded, points_file, samples, seed, domain_faces, bins, per_point,
-             time_limit, progress, as_json):
+def distance(model, trust, input_shape, box, box_file, unbounded, points_file, samples, seed, domain_faces, bins,
+             per_point, time_limit, progress, as_json):
     """Exact distance from points to the boundary of their linear region, and its distribution."""
     from ..geometry.distance import boundary_distance
     if (points_file is None) == (samples is None):
         raise InputError("give exactly one of --points and --samples")
-    net = load(model, trust)
+    net = load(model, trust, input_shape)
     needs_domain = samples is not None or domain_faces
     has_domain = box is not None or box_file is not None or unbounded or net.lo is not None
     dom = get_domain(net, box, box_file, unbounded) if needs_domain or has_domain else None
@@ -208,10 +208,11 @@ def distance(model, trust, box, box_file, unbounded, points_file, samples, seed,
               help="Facets from exact polygons (2-D boxes, no LP) or by rays and LPs; auto: polygons where they apply.")
 @progress_option
 @json_option
-def faces(model, trust, box, box_file, unbounded, tol, rays, seed, time_limit, max_regions, method, progress, as_json):
+def faces(model, trust, input_shape, box, box_file, unbounded, tol, rays, seed, time_limit, max_regions, method,
+          progress, as_json):
     """Facets of every region (neuron and domain facets apart): histogram and mean."""
     from ..geometry.faces import region_faces
-    net = load(model, trust)
+    net = load(model, trust, input_shape)
     dom = get_domain(net, box, box_file, unbounded)
     res = region_faces(net, dom, tol=tol, rays=rays, seed=seed, time_limit=time_limit, max_regions=max_regions,
                        progress=progress, method=method).to_dict()
@@ -231,10 +232,10 @@ def faces(model, trust, box, box_file, unbounded, tol, rays, seed, time_limit, m
 @main.command()
 @model_argument
 @json_option
-def cones(model, trust, as_json):
+def cones(model, trust, input_shape, as_json):
     """Cone statistics of stacked conv layers (Gamba et al.): apex, opening, rotation, nesting state per filter."""
     from ..geometry.cones import cone_statistics
-    net = load(model, trust)
+    net = load(model, trust, input_shape)
     res = cone_statistics(net).to_dict()
 
     def human(r):

@@ -70,9 +70,9 @@ def progress_option(f):
                         help="Progress on stderr (default: when stderr is a terminal).")(f)
 
 
-def load(model: str, trust: bool = False):
+def load(model: str, trust: bool = False, input_shape: tuple[int, ...] | None = None):
     from ..loaders import load_network
-    return load_network(model, trust=trust)
+    return load_network(model, trust=trust, input_shape=input_shape)
 
 
 def get_domain(net, box, box_file, unbounded):
@@ -81,9 +81,37 @@ def get_domain(net, box, box_file, unbounded):
                         model_lo=net.lo, model_hi=net.hi)
 
 
+class Shape(click.ParamType):
+    """Comma-separated positive integers, such as ``1,28,28``, as a tuple."""
+
+    name = "C,H,W"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            dims = tuple(int(s) for s in str(value).replace(" ", "").split(","))
+        except ValueError:
+            dims = ()
+        if not dims or any(d < 1 for d in dims):
+            self.fail(f"'{value}' is not positive integers separated by commas (C,H,W for an image, N for a "
+                      f"flat input).", param, ctx)
+        return dims
+
+
+def input_shape_option(f):
+    """--input-shape C,H,W: the shape of one input, for PyTorch models that do not record it."""
+    return click.option("--input-shape", "input_shape", type=Shape(), default=None,
+                        help="Shape of one input without the batch, e.g. 1,28,28: needed by a PyTorch model "
+                             "starting with a convolution; checked against the shape an .npz, .onnx or .pt2 "
+                             "records.")(f)
+
+
 def model_argument(f):
+    f = input_shape_option(f)
     f = click.option("--trust", is_flag=True,
-                     help="Allow loading a whole pickled PyTorch module (runs code from the file).")(f)
+                     help="Allow PyTorch files whose loading runs code from the file: a whole pickled module, "
+                          "TorchScript, torch.export (.pt2).")(f)
     return click.argument("model", type=str)(f)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..errors import InputError
-from .app import domain_options, emit, get_domain, json_option, load, main, model_argument, progress_option
+from .app import (domain_options, emit, get_domain, input_shape_option, json_option, load, main, model_argument,
+                  progress_option)
 
 
 # --- lower-bound ---------------------------------------------------------------------------------
@@ -35,11 +36,11 @@ from .app import domain_options, emit, get_domain, json_option, load, main, mode
               help="The tree oracle's cells (as for lrmilp count).")
 @progress_option
 @json_option
-def lower_bound_cmd(model, trust, box, box_file, unbounded, xors, start, schedule, trials, confidence, alpha, density,
-                    method, time_limit, seed, tol, jobs, dask, geometry, progress, as_json):
+def lower_bound_cmd(model, trust, input_shape, box, box_file, unbounded, xors, start, schedule, trials, confidence,
+                    alpha, density, method, time_limit, seed, tol, jobs, dask, geometry, progress, as_json):
     """A lower bound on the region count with a stated confidence, from random XOR constraints."""
     from ..lowerbound import lower_bound
-    net = load(model, trust)
+    net = load(model, trust, input_shape)
     dom = get_domain(net, box, box_file, unbounded)
     res = lower_bound(net, dom, xors=xors, start=start, trials=trials, confidence=confidence, alpha=alpha,
                       density=density, method=method, time_limit=time_limit, seed=seed, tol=tol, jobs=jobs, dask=dask,
@@ -74,11 +75,11 @@ def lower_bound_cmd(model, trust, box, box_file, unbounded, xors, start, schedul
               help="The searches' cells (as for lrmilp count).")
 @progress_option
 @json_option
-def estimate_cmd(model, trust, box, box_file, unbounded, epsilon, delta, seed, time_limit, tol, jobs, dask, geometry,
-                 progress, as_json):
+def estimate_cmd(model, trust, input_shape, box, box_file, unbounded, epsilon, delta, seed, time_limit, tol, jobs, dask,
+                 geometry, progress, as_json):
     """An estimate of the region count within a factor 1 + epsilon with probability 1 - delta (ApproxMC2 hashing)."""
     from ..estimate import estimate
-    net = load(model, trust)
+    net = load(model, trust, input_shape)
     dom = get_domain(net, box, box_file, unbounded)
     res = estimate(net, dom, epsilon=epsilon, delta=delta, seed=seed, time_limit=time_limit, tol=tol, jobs=jobs,
                    dask=dask, progress=progress, geometry=geometry).to_dict()
@@ -106,6 +107,7 @@ def estimate_cmd(model, trust, box, box_file, unbounded, epsilon, delta, seed, t
 @main.command("bounds")
 @click.argument("model", required=False)
 @click.option("--trust", is_flag=True, help="Allow loading a whole pickled PyTorch module.")
+@input_shape_option
 @click.option("--arch", type=str, default=None, help="Architecture n0,n1,...,nL (every layer ReLU; at most 20,000 neurons).")
 @click.option("--count", "given_count", type=click.IntRange(0), default=None, help="A measured count to show beside.")
 @click.option("--with-count", is_flag=True, help="Run the tree enumerator and show its count beside the bounds.")
@@ -119,14 +121,16 @@ def estimate_cmd(model, trust, box, box_file, unbounded, epsilon, delta, seed, t
               help="MILP solver of --empirical (scip needs PySCIPOpt).")
 @domain_options
 @json_option
-def bounds_cmd(model, trust, arch, given_count, with_count, empirical, time_limit, solver, box, box_file, unbounded,
-               as_json):
+def bounds_cmd(model, trust, input_shape, arch, given_count, with_count, empirical, time_limit, solver, box, box_file,
+               unbounded, as_json):
     """Closed-form bounds on the number of regions (exact integers), beside a measured count."""
     from .. import theory
     if (model is None) == (arch is None):
         raise InputError("give either MODEL or --arch n0,n1,...,nL")
     if empirical and arch is not None:
         raise InputError("--empirical needs a MODEL (its weights), not --arch")
+    if input_shape is not None and arch is not None:
+        raise InputError("--input-shape goes with a MODEL, not --arch")
     if arch is not None:
         try:
             dims = [int(s) for s in arch.replace(" ", "").split(",") if s]
@@ -139,7 +143,7 @@ def bounds_cmd(model, trust, arch, given_count, with_count, empirical, time_limi
         res = theory.bounds_for_arch(dims)
         res["arch"] = dims
     else:
-        net = load(model, trust)
+        net = load(model, trust, input_shape)
         res = theory.bounds_for_network(net, time_limit=time_limit)
         res["arch"] = [net.input_dim] + net.widths
         if with_count:
@@ -219,12 +223,12 @@ def _bounds_table(r: dict) -> str:
               help="Seconds; a stopped run reports the patterns of the samples drawn so far (complete: false).")
 @progress_option
 @json_option
-def sample(model, trust, box, box_file, unbounded, samples, distribution, sigma, data, seed, time_limit, progress,
-           as_json):
+def sample(model, trust, input_shape, box, box_file, unbounded, samples, distribution, sigma, data, seed, time_limit,
+           progress, as_json):
     """Distinct activation patterns of sampled inputs: a lower bound on the region count."""
     from ..domains import Unbounded
     from ..sampling import sample_patterns
-    net = load(model, trust)
+    net = load(model, trust, input_shape)
     if distribution == "uniform" or box is not None or box_file is not None or unbounded:
         dom = get_domain(net, box, box_file, unbounded)
     else:

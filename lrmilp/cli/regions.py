@@ -15,9 +15,9 @@ from .app import check_files, domain_options, emit, get_domain, json_option, loa
 @main.command()
 @model_argument
 @json_option
-def info(model, trust, as_json):
+def info(model, trust, input_shape, as_json):
     """Input size, ReLU widths and neuron count of MODEL (.npz, .onnx, .pt)."""
-    net = load(model, trust)
+    net = load(model, trust, input_shape)
     out = net.describe()
     out["cnn"] = net.is_cnn
     if net.lo is not None:
@@ -71,12 +71,12 @@ def info(model, trust, as_json):
               help="Seconds per neuron MILP (--method milp); a stopped MILP keeps the solver's dual bound.")
 @progress_option
 @json_option
-def tighten(model, trust, box, box_file, unbounded, method, jobs, dask, time_limit, milp_time_limit, progress,
-            as_json):
+def tighten(model, trust, input_shape, box, box_file, unbounded, method, jobs, dask, time_limit, milp_time_limit,
+            progress, as_json):
     """Pre-activation bounds of every ReLU neuron over the domain."""
     from ..bounds import DEFAULT_MILP_TOTAL_SECONDS
     from ..bounds import tighten as run
-    net = load(model, trust)
+    net = load(model, trust, input_shape)
     dom = get_domain(net, box, box_file, unbounded)
     if time_limit is None and method == "milp":
         time_limit = DEFAULT_MILP_TOTAL_SECONDS
@@ -126,14 +126,14 @@ def _tighten_text(r: dict) -> str:
 @click.option("--bounds", "bound_method", type=click.Choice(["interval", "lp", "milp"]), default="lp",
               show_default=True)
 @json_option
-def export_milp(model, trust, box, box_file, unbounded, out, margin, bound_method, as_json):
+def export_milp(model, trust, input_shape, box, box_file, unbounded, out, margin, bound_method, as_json):
     """Write the big-M MILP of MODEL over a bounded domain as an LP or MPS file."""
     from ..bounds import tighten as run
     from ..formulations.bigm import build_bigm
     from ..formulations.highs import check_model_path, write_model
     check_model_path(out)
     check_files({"out": out}, {"model": model, "box_file": box_file})
-    net = load(model, trust)
+    net = load(model, trust, input_shape)
     dom = get_domain(net, box, box_file, unbounded)
     if not dom.bounded:
         raise InputError("export-milp needs a bounded domain (big-M constants come from the bounds)")
@@ -182,14 +182,15 @@ def export_milp(model, trust, box, box_file, unbounded, out, margin, bound_metho
               help="Count the regions where output C is largest (y_j <= y_C for all j; with --constraints, both).")
 @progress_option
 @json_option
-def count(model, trust, box, box_file, unbounded, method, geometry, tol, jobs, dask, checkpoint, task_budget,
-          time_limit, max_regions, regions_out, radius, around, constraints_file, class_wins, progress, as_json):
+def count(model, trust, input_shape, box, box_file, unbounded, method, geometry, tol, jobs, dask, checkpoint,
+          task_budget, time_limit, max_regions, regions_out, radius, around, constraints_file, class_wins, progress,
+          as_json):
     """Count the full-dimensional linear regions of MODEL over a domain."""
     from ..counting import count_regions
     from ..parallel import default_jobs
     check_files({"regions_out": regions_out, "checkpoint": checkpoint},
                 {"model": model, "box_file": box_file, "constraints": constraints_file})
-    net = load(model, trust)
+    net = load(model, trust, input_shape)
     constraints = _constraints(net, constraints_file, class_wins)
     if constraints is not None and around is not None:
         raise InputError("--around does not take --constraints or --class-wins")
