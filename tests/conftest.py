@@ -7,13 +7,21 @@ process.  So the session starts one background process that compiles and caches 
 and a lower bound use, while the tests that need no numba run; the tests that need it most run last,
 and any compile in this process (or a test that asks for the ``numba_cache`` fixture) first waits for
 that process, then loads its cache.  Set ``LRMILP_NO_WARMUP=1`` to compile in place instead.
+
+Under pytest-xdist (the README's ``-n auto``) the controller starts that one process before its workers
+exist; the workers wait for the flag file it writes when it ends (``LRMILP_WARM_UP_FLAG`` in their
+environment), so the engine is compiled once, not once per worker.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -38,11 +46,22 @@ LATE = ("test_reliability.py", "test_parallel.py", "test_enumeration.py", "test_
 they run after all others, when the background compile has most likely finished."""
 
 _warm: subprocess.Popen | None = None
+FLAG = "LRMILP_WARM_UP_FLAG"
+WARM_UP_WAIT_SECONDS = 1800.0
+"""How long an xdist worker waits for the controller's compile before compiling itself (it never
+waits in vain: the flag is written however the compile ends)."""
 
 
 def _wait_for_warm_up() -> None:
-    if _warm is not None and _warm.poll() is None:
-        _warm.wait()
+    if _warm is not None:  # this process started it
+        if _warm.poll() is None:
+            _warm.wait()
+        return
+    flag = os.environ.get(FLAG)
+    if flag:  # an xdist worker: the controller's process writes the flag when it ends
+        until = time.monotonic() + WARM_UP_WAIT_SECONDS
+        while not os.path.exists(flag) and time.monotonic() < until:
+            time.sleep(0.2)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -53,7 +72,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         from numba.core import dispatcher
     except ImportError:  # no numba: nothing to compile
         return
-    _warm = subprocess.Popen([sys.executable, "-c", WARM_UP], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not hasattr(session.config, "workerinput") and not os.environ.get(FLAG):  # not an xdist worker
+        flag = Path(tempfile.mkdtemp(prefix="lrmilp-warm-")) / "done"
+        script = f"try:\n{textwrap.indent(WARM_UP, '    ')}\nfinally:\n    open({str(flag)!r}, 'w').close()\n"
+        _warm = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.environ[FLAG] = str(flag)  # inherited by the xdist workers, started after this hook
     compile_for_args = dispatcher.Dispatcher._compile_for_args  # numba's one path to a new compile
 
     def after_warm_up(self, *args, **kwargs):
@@ -64,9 +87,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _warm is not None and _warm.poll() is None:
-        _warm.kill()
-        _warm.wait()
+    if _warm is not None:
+        if _warm.poll() is None:
+            _warm.kill()
+            _warm.wait()
+        shutil.rmtree(Path(os.environ.pop(FLAG)).parent, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
