@@ -169,6 +169,9 @@ def export_milp(model, trust, input_shape, box, box_file, unbounded, out, margin
 @click.option("--max-regions", type=int, default=None)
 @click.option("--regions-out", type=click.Path(dir_okay=False), default=None,
               help="Stream every region (packed pattern, interior point, margin) to this JSON-lines file.")
+@click.option("--geometry-detail", is_flag=True,
+              help="With --regions-out: add each region's inequalities (A x <= b, one row per neuron), affine "
+                   "output map (W x + b) and inradius (one LP per region, after the count, within --time-limit).")
 @click.option("--radius", type=float, default=None,
               help="With --around: the half-width of each point's box.  Otherwise: solver methods on an unbounded "
                    "domain count inside [-R, R]^n0 (default: automatic).")
@@ -183,8 +186,8 @@ def export_milp(model, trust, input_shape, box, box_file, unbounded, out, margin
 @progress_option
 @json_option
 def count(model, trust, input_shape, box, box_file, unbounded, method, geometry, tol, jobs, dask, checkpoint,
-          task_budget, time_limit, max_regions, regions_out, radius, around, constraints_file, class_wins, progress,
-          as_json):
+          task_budget, time_limit, max_regions, regions_out, geometry_detail, radius, around, constraints_file,
+          class_wins, progress, as_json):
     """Count the full-dimensional linear regions of MODEL over a domain."""
     from ..counting import count_regions
     from ..parallel import default_jobs
@@ -194,17 +197,24 @@ def count(model, trust, input_shape, box, box_file, unbounded, method, geometry,
     constraints = _constraints(net, constraints_file, class_wins)
     if constraints is not None and around is not None:
         raise InputError("--around does not take --constraints or --class-wins")
+    if geometry_detail and regions_out is None:
+        raise InputError("--geometry-detail adds to the regions file: give --regions-out F", param="geometry_detail")
     if around is not None:
         return _count_around(net, around, radius, box, box_file, unbounded, method, geometry, tol, jobs, dask,
                              time_limit, progress, as_json,
                              {"--checkpoint": checkpoint, "--regions-out": regions_out, "--max-regions": max_regions,
-                              "--task-budget": task_budget})
+                              "--task-budget": task_budget, "--geometry-detail": geometry_detail or None})
     dom = get_domain(net, box, box_file, unbounded)
     if jobs is None:  # constrained counts run serially
         jobs = default_jobs() if method == "tree" and constraints is None else 1
     res = count_regions(net, dom, method=method, geometry=geometry, tol=tol, jobs=jobs, time_limit=time_limit, max_regions=max_regions,
                         regions_out=regions_out, progress=progress, radius=radius, dask=dask,
                         checkpoint=checkpoint, task_budget=task_budget, constraints=constraints).to_dict()
+    if geometry_detail:
+        from ..geometry.detail import add_geometry_detail
+        left = None if time_limit is None else max(time_limit - res["seconds"], 1e-3)
+        res["geometry_detail"] = add_geometry_detail(net, dom, regions_out, time_limit=left,
+                                                     progress=progress).to_dict()
 
     def human(r):
         head = f"{r['regions']:,} regions" + ("" if r["complete"] else f" at least (stopped: {r['stopped']})")
@@ -215,9 +225,18 @@ def count(model, trust, input_shape, box, box_file, unbounded, method, geometry,
                    "not counted; a smaller --tol would count them" if r.get("thin_dropped") else "")
                 + (f"\nunder {r['constraints']['rows']} constraint rows ({r['constraints']['source']})"
                    + (f"; {r['regions_unconstrained']:,} regions without them" if "regions_unconstrained" in r else "")
-                   if "constraints" in r else ""))
+                   if "constraints" in r else "")
+                + (_detail_text(r["geometry_detail"], regions_out) if "geometry_detail" in r else ""))
 
     emit(res, as_json, human)
+
+
+def _detail_text(d: dict, path: str) -> str:
+    if d["complete"]:
+        return (f"\ngeometry detail of {d['regions']:,} regions (inequalities, affine map, inradius) added to {path} "
+                f"in {d['seconds']:.1f}s")
+    return (f"\ngeometry detail not added (stopped: {d['stopped']} after {d['regions']:,} of {d['total']:,} "
+            f"regions): {path} holds the count's regions without it")
 
 
 def _constraints(net, path, class_wins):
