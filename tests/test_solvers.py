@@ -165,7 +165,20 @@ def test_max_regions_gives_lower_bound(method, tmp_path):
     net = random_mlp([2, 6, 6, 1], seed=4, last_relu=False)
     res = count_regions(net, Box(-1, 1, 2), method=method, max_regions=7, regions_out=tmp_path / "r.jsonl")
     assert not res.complete and res.stopped == "max_regions" and res.regions == 7
-    assert len(list(read_regions(tmp_path / "r.jsonl"))) >= 7
+    assert len(list(read_regions(tmp_path / "r.jsonl"))) == 7
+
+
+@pytest.mark.parametrize("method", ["milp", pytest.param("scip", marks=pytest.mark.skipif(
+    not HAVE_SCIP, reason="pyscipopt not installed"))])
+def test_max_regions_at_the_exact_total_is_a_complete_count(method, tmp_path):
+    """A solver count that finds every region before max_regions runs out is complete, not stopped."""
+    net, dom = random_mlp([2, 5, 4], seed=1), Box(-1, 1, 2)
+    total = count_regions(net, dom).regions  # the tree: another method
+    for n, complete in ((total, True), (total - 1, False)):
+        out = tmp_path / f"r{n}.jsonl"
+        res = count_regions(net, dom, method=method, max_regions=n, regions_out=out)
+        assert (res.regions, res.complete, res.stopped) == (min(n, total), complete, None if complete else "max_regions")
+        assert sum(1 for _ in read_regions(out)) == res.regions
 
 
 def test_time_limit_gives_lower_bound():

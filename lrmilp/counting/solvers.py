@@ -112,7 +112,14 @@ def count_with_solver(net: Network, domain: Domain, *, method: str, tol: float |
     z = model.groups["z"]
     unstable = np.flatnonzero(model.lb[z] < model.ub[z])
     writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
-    check = PatternCheck(net, domain, tolerance, writer.write if writer else None, constraints=bound)
+    on_region = writer.write if writer else None
+    if writer and max_regions is not None:
+        # Each method looks for one region more than max_regions (only then is the count incomplete),
+        # and the file holds the first max_regions.
+        def on_region(pattern, centre, radius):
+            if writer.count < max_regions:
+                writer.write(pattern, centre, radius)
+    check = PatternCheck(net, domain, tolerance, on_region, constraints=bound)
     setup = SolverSetup(model, z, unstable, int(model.groups["f"][0]), model.groups["u"], search_tol, check,
                         None if time_limit is None else t0 + time_limit, max_regions, progress, extra)
     try:
@@ -169,8 +176,8 @@ def count_milp(s: SolverSetup) -> Outcome:
             # No-good cut: sum_{z_i=1} (1 - z_i) + sum_{z_i=0} z_i >= 1 over the unstable neurons.
             on = pattern[s.unstable]
             h.addRow(1.0 - float(on.sum()), _INF, ucols.size, ucols, np.where(on, -1.0, 1.0))
-            if s.max_regions is not None and regions >= s.max_regions:
-                stopped = "max_regions"
+            if s.max_regions is not None and regions > s.max_regions:
+                regions, stopped = s.max_regions, "max_regions"  # one more exists: the count is incomplete
                 break
             if status == highspy.HighsModelStatus.kTimeLimit:
                 stopped = "time_limit"
@@ -245,8 +252,8 @@ def _count_scip(s: SolverSetup) -> Outcome:
     m.setParam("constraints/countsols/sparsetest", False)
     m.includeConshdlr(_scip_observer(s, xs, seen), "lrmilp_observer", "records counted patterns",
                       enfopriority=-9_999_998, chckpriority=-9_999_998, needscons=False)
-    if s.max_regions is not None:
-        m.setParam("constraints/countsols/sollimit", int(s.max_regions))
+    if s.max_regions is not None:  # one more than max_regions: a count that finishes below it is complete
+        m.setParam("constraints/countsols/sollimit", int(s.max_regions) + 1)
     rem = s.remaining()
     if rem is not None:
         if rem <= 0:
@@ -257,15 +264,18 @@ def _count_scip(s: SolverSetup) -> Outcome:
     status = m.getStatus()
     regions = 0
     for pattern in seen.values():
-        if s.max_regions is not None and regions >= s.max_regions:
+        if s.max_regions is not None and regions > s.max_regions:
             break
         regions += s.check.confirm(pattern)
-    if status == "infeasible":  # the counter rejects every solution, so a finished count ends infeasible
+    over = s.max_regions is not None and regions > s.max_regions  # one more region than may be reported
+    if over:
+        regions, stopped = s.max_regions, "max_regions"
+    elif status == "infeasible":  # the counter rejects every solution, so a finished count ends infeasible
         stopped = None
     elif status == "timelimit":
         stopped = "time_limit"
     elif status == "userinterrupt":
-        stopped = "max_regions" if s.max_regions is not None and counted >= s.max_regions else "interrupted"
+        stopped = "max_regions" if s.max_regions is not None and counted > s.max_regions else "interrupted"
     else:
         stopped = status
     s.extra.update({"scip_status": status, "scip_counted": counted, "patterns_seen": len(seen),
@@ -295,7 +305,7 @@ def _count_gurobi(s: SolverSetup) -> Outcome:
     try:
         m, x = to_gurobi(fm, env=env)
         m.Params.PoolSearchMode = 2
-        m.Params.PoolSolutions = min(_POOL_MAX, s.max_regions or _POOL_MAX)
+        m.Params.PoolSolutions = min(_POOL_MAX, s.max_regions + 1 if s.max_regions is not None else _POOL_MAX)
         m.Params.FeasibilityTol = SOLVER_FEASTOL
         m.Params.IntFeasTol = SOLVER_FEASTOL
         m.Params.Threads = 1
@@ -319,7 +329,10 @@ def _count_gurobi(s: SolverSetup) -> Outcome:
         patterns.setdefault(pattern.tobytes(), pattern)
     # Count what the rule confirms, exactly as the milp method does.
     regions = sum(s.check.confirm(pattern) for pattern in patterns.values())
-    if status in (GRB.OPTIMAL, GRB.INFEASIBLE):
+    over = s.max_regions is not None and regions > s.max_regions  # one more region than may be reported
+    if over:
+        regions, stopped = s.max_regions, "max_regions"
+    elif status in (GRB.OPTIMAL, GRB.INFEASIBLE):
         full = m.SolCount >= m.Params.PoolSolutions
         stopped = "max_regions" if full and s.max_regions is not None else None
     elif status == GRB.TIME_LIMIT:
