@@ -108,3 +108,24 @@ def test_geometry_is_a_tree_option(tmp_path):
         bad = run(*args)
         assert bad.returncode == 2 and bad.stdout == "" and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
         assert all(n in bad.stderr for n in needles), bad.stderr
+
+
+def test_auto_does_not_compile_under_a_short_time_limit(monkeypatch, tmp_path):
+    """On a machine where the compiled kernels are not built yet, a time-limited search runs ``batch``
+    instead of compiling (about two minutes) past its limit; without a limit, or once built, ``dual``."""
+    import os
+
+    from lrmilp.cells import COLD_COMPILE_SECONDS, dual
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}  # an empty cache: a new machine, for numba
+    probe = ("from lrmilp.cells import choose_geometry; from lrmilp.cells.dualsplit import ready; "
+             "from lrmilp.domains import Box; b = Box(-1, 1, 8); "
+             "print(ready(), choose_geometry(b, time_limit=10), choose_geometry(b))")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["False", "batch", "dual"], out.stderr
+    net, box = random_mlp([8, 6, 6], seed=0), Box(-1, 1, 8)
+    monkeypatch.setattr(dual.DualCells, "ready", staticmethod(lambda: False))
+    cold = count_regions(net, box, time_limit=60)
+    assert cold.extra["geometry"] == "batch" and cold.complete
+    assert count_regions(net, box, time_limit=2 * COLD_COMPILE_SECONDS).extra["geometry"] == "dual"
+    warm = count_regions(net, box)
+    assert warm.extra["geometry"] == "dual" and warm.regions == cold.regions

@@ -32,17 +32,27 @@ GEOMETRIES: dict[str, type[Cells]] = {cls.name: cls for cls in
 NAMES = ("auto", *GEOMETRIES)
 """The names a user may give: ``auto`` and every geometry."""
 
-__all__ = ["Cells", "GEOMETRIES", "Hyperplanes", "LayerCut", "NAMES", "TreeStats", "VERTEX_MAX_DIM", "Visit", "Walk",
+__all__ = ["COLD_COMPILE_SECONDS", "Cells", "GEOMETRIES", "Hyperplanes", "LayerCut", "NAMES", "TreeStats", "VERTEX_MAX_DIM", "Visit", "Walk",
            "choose_geometry", "geometry_class", "settled_by_bounds"]
 
 
-def choose_geometry(domain: Domain) -> str:
+COLD_COMPILE_SECONDS = 300.0
+"""What ``auto`` allows for the compiled engine's first compile (about two minutes on a 2-core machine,
+once per machine): a search with a shorter time limit, on a machine where the ``dual`` kernels are not
+compiled yet, runs the uncompiled ``batch`` geometry (the same regions) instead of spending its time
+compiling."""
+
+
+def choose_geometry(domain: Domain, *, time_limit: float | None = None) -> str:
     """The geometry ``"auto"`` means for ``domain``.
 
     Parameters
     ----------
     domain : Domain
         The domain to count over.
+    time_limit : float, optional
+        The search's time limit: below :data:`COLD_COMPILE_SECONDS`, a box of dimension > 2 gets
+        ``batch`` while the compiled ``dual`` kernels are not ready on this machine.
 
     Returns
     -------
@@ -63,11 +73,14 @@ def choose_geometry(domain: Domain) -> str:
     if domain.dim <= VERTEX_MAX_DIM and domain.bounded:
         return "vertex"
     if domain.bounded and domain.A_ub.shape[0] == 0:
+        if time_limit is not None and time_limit < COLD_COMPILE_SECONDS and not DualCells.ready():
+            return "batch"
         return "dual"
     return "batch" if domain.bounded else "lp"
 
 
-def geometry_class(name: str, domain: Domain, *, parity: bool = False) -> type[Cells]:
+def geometry_class(name: str, domain: Domain, *, parity: bool = False,
+                   time_limit: float | None = None) -> type[Cells]:
     """The geometry a search over ``domain`` uses when asked for ``name``.
 
     Parameters
@@ -79,6 +92,8 @@ def geometry_class(name: str, domain: Domain, *, parity: bool = False) -> type[C
     parity : bool
         The search follows XOR constraints: a geometry that cannot (``batch``) gives way to
         ``lp``.
+    time_limit : float, optional
+        The search's time limit, for ``"auto"`` (:func:`choose_geometry`).
 
     Returns
     -------
@@ -102,7 +117,7 @@ def geometry_class(name: str, domain: Domain, *, parity: bool = False) -> type[C
     lrmilp.errors.InputError: unknown geometry 'foo' (expected one of auto, polygon, vertex, lp, batch, dual)
     """
     one_of("geometry", name, NAMES)
-    cls = GEOMETRIES[choose_geometry(domain) if name == "auto" else name]
+    cls = GEOMETRIES[choose_geometry(domain, time_limit=time_limit) if name == "auto" else name]
     if parity and not cls.parity:
         cls = LpCells  # XOR propagation follows one path at a time
     cls.check(domain)

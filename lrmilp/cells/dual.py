@@ -33,6 +33,12 @@ class DualCells(Cells):
         self.search = None  # dualgeom.DualSearch, built on first use (it imports numba)
         self.fallback: LpCells | None = None  # the lp geometry, for nodes the compiled simplex fails on
 
+    @staticmethod
+    def ready() -> bool:
+        """Are the compiled kernels loaded or cached on this machine (no compile before the first split)?"""
+        from .dualsplit import ready
+        return ready()
+
     @classmethod
     def check(cls, domain: Domain) -> None:
         if not (domain.bounded and domain.A_ub.shape[0] == 0):

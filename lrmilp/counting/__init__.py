@@ -140,7 +140,7 @@ def count_regions(net: Network, domain: Domain, *, method: str = "tree", geometr
                 raise InputError(f"a constrained count runs serially (each region is decided in this process); "
                                  f"drop {name}", param=name)
     if method == "tree":
-        cls = geometry_class(geometry, domain)
+        cls = geometry_class(geometry, domain, time_limit=time_limit)
         if cls.prefixes is False and checkpoint is not None:
             raise InputError(f"checkpoint needs a count split into tasks, and the {cls.name} geometry (2-D boxes) "
                              "runs serially; choose geometry 'lp' to checkpoint it", param="checkpoint")
@@ -230,7 +230,7 @@ def count_tree(net: Network, domain: Domain, *, geometry: str = "auto", tol: "fl
     tolerance = tol if isinstance(tol, Tolerance) else resolve_tolerance(net, domain, tol)
     if constraints is not None:
         from .constrained import count_tree_constrained
-        cls = geometry_class(geometry, domain)
+        cls = geometry_class(geometry, domain, time_limit=time_limit)
         return count_tree_constrained(net, domain, constraints, tolerance=tolerance,
                                       bounds=tree_bounds(net, domain, geometry=cls.name, bound_method=bound_method),
                                       geometry=cls.name, time_limit=time_limit, max_regions=max_regions,
@@ -238,7 +238,7 @@ def count_tree(net: Network, domain: Domain, *, geometry: str = "auto", tol: "fl
     if not net.relu_layers:
         return tree_result(TreeStats(regions=1), stopped=None, seconds=time.perf_counter() - t0, tolerance=tolerance,
                            geometry="none", bounds=tree_bounds(net, domain), domain=domain)
-    cls = geometry_class(geometry, domain)
+    cls = geometry_class(geometry, domain, time_limit=time_limit)
     bounds = tree_bounds(net, domain, geometry=cls.name, bound_method=bound_method)
     if (jobs > 1 or dask is not None or checkpoint is not None) and cls.prefixes:
         return count_parallel(net, domain, tol=tolerance, jobs=jobs, bounds=bounds, geometry=cls.name,

@@ -147,7 +147,7 @@ class TreeSearch:
                  bounds: Bounds | None = None, geometry: str = "auto", parity: ParityState | None = None,
                  on_region: OnRegion | None = None, time_limit: float | None = None, max_regions: int | None = None,
                  progress: bool | None = False, on_split: Callable[[int, np.ndarray], None] | None = None) -> None:
-        cls = geometry_class(geometry, domain, parity=parity is not None)
+        cls = geometry_class(geometry, domain, parity=parity is not None, time_limit=time_limit)
         self.tolerance = tol if isinstance(tol, Tolerance) else resolve_tolerance(net, domain, tol)
         self.net, self.domain, self.tol = net, domain, self.tolerance.tol
         self.noise = self.tolerance.noise  # radii at or below this are flat, not thin

@@ -51,7 +51,23 @@ from ._node import add_row, load_node, start
 from ._search import split
 from ._fused import CHILD, ZERO_TOL, split_count
 
-__all__ = ["BANK_SIZE", "DONE", "FAILED", "IMPLY_MIN_COS", "IMPLY_STEPS", "N_STATS", "PAUSED", "S_BANK",
+
+
+def ready() -> bool:
+    """Can the compiled split run without compiling first: is each of its kernels loaded in this process,
+    or in numba's cache for these sources?  False on a new machine until a first ``dual`` search has
+    compiled and cached them (about two minutes, once).  Reads numba's cache index (not a public numba
+    API): if that cannot be read, True (the kernels are then simply compiled on first use, as always)."""
+    from numba.core.registry import CPUDispatcher
+    from ...lp import bvdual
+    kernels = [f for mod in (globals(), vars(bvdual)) for f in mod.values() if isinstance(f, CPUDispatcher)]
+    try:
+        return all(f.overloads or f._cache._cache_file._load_index() for f in kernels)
+    except Exception:  # another numba: no index to read
+        return True
+
+
+__all__ = ["ready", "BANK_SIZE", "DONE", "FAILED", "IMPLY_MIN_COS", "IMPLY_STEPS", "N_STATS", "PAUSED", "S_BANK",
            "S_EMPTY", "S_FALLBACK", "S_IMPLY", "S_LPS", "S_PIVOTS", "S_RETRY", "S_SKIP", "S_STEP", "S_THIN",
            "T_LO_FACTOR", "Workspace", "new_workspace", "par_assign", "par_forced", "add_row", "load_node", "start",
            "split", "CHILD", "ZERO_TOL", "split_count"]
