@@ -291,7 +291,10 @@ class Witnesses:
 
     def certified_patterns(self) -> list[bytes]:
         """The patterns :meth:`certify_all` or :meth:`find` certified, as bytes of bool arrays."""
-        return [self.pattern(int(i)).tobytes() for i in np.flatnonzero(self.status == 1)]
+        rows = self.bits[self.status == 1]  # all at once: per pattern unpacking cost 40 ms at 16k patterns
+        bits = np.unpackbits(np.ascontiguousarray(rows).view(np.uint8).reshape(rows.shape[0], -1), axis=1,
+                             bitorder="little")[:, :self.neurons].astype(bool)
+        return [row.tobytes() for row in bits]
 
     def _margins(self, U: np.ndarray) -> np.ndarray:
         """Per sample: the radius of the largest ball around it inside its pattern's region and the
