@@ -93,6 +93,33 @@ class RegionWriter:
             self.discard()
 
 
+class RegionCap:
+    """The ``on_region`` of a count with ``max_regions`` that looks for one region more (only then is it
+    incomplete): hands the first ``max_regions`` regions to the writer (if any) and keeps their smallest
+    margin; a region beyond them only proves that the count is incomplete.
+
+    Parameters
+    ----------
+    max_regions : int
+        How many regions may be reported.
+    writer : RegionWriter, optional
+        The regions file.
+    """
+
+    def __init__(self, max_regions: int, writer: "RegionWriter | None") -> None:
+        self.max_regions, self.writer = max_regions, writer
+        self.seen = 0
+        self.min_margin = math.inf
+
+    def __call__(self, pattern: np.ndarray | bytes, point_u: np.ndarray, margin: float) -> None:
+        self.seen += 1
+        if self.seen > self.max_regions:
+            return
+        self.min_margin = min(self.min_margin, float(margin))
+        if self.writer is not None:
+            self.writer.write(pattern, point_u, margin)
+
+
 def read_regions(path: str | Path) -> Iterator[dict]:
     """Iterate the regions of a file written by :class:`RegionWriter`.
 

@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..network import Network, balanced
 from ..outputs import check_distinct, check_writable
 from ..parallel import count_parallel
-from ..regions import RegionWriter
+from ..regions import RegionCap, RegionWriter
 from ..search import CountResult, TreeSearch, TreeStats, tree_result
 from ..tolerance import Tolerance, resolve_tolerance
 from ..validation import dask_address, int_at_least, one_of, optional_int_at_least, optional_positive_finite
@@ -245,7 +245,7 @@ def count_tree(net: Network, domain: Domain, *, geometry: str = "auto", tol: "fl
                               time_limit=time_limit, max_regions=max_regions, regions_out=regions_out,
                               progress=progress, t0=t0, dask=dask, checkpoint=checkpoint, budget=task_budget)
     writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
-    cap = _Cap(max_regions, writer)
+    cap = RegionCap(max_regions, writer)
     # The search looks for one region more than max_regions: only a count that has more is incomplete.
     search = TreeSearch(net, domain, tol=tolerance, bounds=bounds, geometry=cls.name,
                         on_region=cap if max_regions is not None else (writer.write if writer else None),
@@ -269,22 +269,3 @@ def count_tree(net: Network, domain: Domain, *, geometry: str = "auto", tol: "fl
             stats.regions = writer.count
     return tree_result(stats, stopped=search.stopped, seconds=time.perf_counter() - t0, tolerance=tolerance,
                        geometry=search.geometry, bounds=bounds, domain=domain)
-
-
-class _Cap:
-    """The ``on_region`` of a serial count with ``max_regions``: hands the first ``max_regions`` regions
-    to the writer (if any) and keeps their smallest margin; the search's extra region only proves that
-    the count is incomplete."""
-
-    def __init__(self, max_regions: int | None, writer: RegionWriter | None) -> None:
-        self.max_regions, self.writer = max_regions, writer
-        self.seen = 0
-        self.min_margin = float("inf")
-
-    def __call__(self, pattern, point, margin) -> None:
-        self.seen += 1
-        if self.seen > self.max_regions:
-            return
-        self.min_margin = min(self.min_margin, float(margin))
-        if self.writer is not None:
-            self.writer.write(pattern, point, margin)

@@ -28,7 +28,7 @@ from ..formulations.backends import to_gurobi, to_scip
 from ..formulations.highs import to_highspy
 from ..network import Network, balanced
 from ..progress import Progress
-from ..regions import RegionWriter
+from ..regions import RegionCap, RegionWriter
 from ..search import CountResult
 from ..tolerance import resolve_tolerance
 from ..validation import positive_finite
@@ -88,14 +88,14 @@ def count_with_solver(net: Network, domain: Domain, *, method: str, tol: float |
                    "tol_scale": tinfo["tol_scale"], "tol_source": tinfo["tol_source"]}
     if constraints is not None:
         extra["constraints"] = constraints.describe()
-    check = None
+    check = cap = None
 
     def result(regions: int, stopped: str | None, solves: int, nodes: int = 0) -> CountResult:
         complete = stopped is None and "incomplete" not in extra
         return CountResult(regions, complete, method, time.perf_counter() - t0, solves, tolerance.tol,
                            tinfo["tol_meaning"], stopped, nodes, extra=extra,
                            thin_dropped=check.thin if check else 0,
-                           min_margin=float(check.min_margin) if check and np.isfinite(check.min_margin) else None)
+                           min_margin=_finite_or_none(cap.min_margin if cap else check.min_margin if check else np.inf))
 
     bound = None if constraints is None else constraints.bind(domain)
     if not net.relu_layers:
@@ -112,14 +112,9 @@ def count_with_solver(net: Network, domain: Domain, *, method: str, tol: float |
     z = model.groups["z"]
     unstable = np.flatnonzero(model.lb[z] < model.ub[z])
     writer = RegionWriter(regions_out, neurons=net.neurons, domain=domain) if regions_out else None
-    on_region = writer.write if writer else None
-    if writer and max_regions is not None:
-        # Each method looks for one region more than max_regions (only then is the count incomplete),
-        # and the file holds the first max_regions.
-        def on_region(pattern, centre, radius):
-            if writer.count < max_regions:
-                writer.write(pattern, centre, radius)
-    check = PatternCheck(net, domain, tolerance, on_region, constraints=bound)
+    # Each method looks for one region more than max_regions (only then is the count incomplete).
+    cap = RegionCap(max_regions, writer) if max_regions is not None else None
+    check = PatternCheck(net, domain, tolerance, cap or (writer.write if writer else None), constraints=bound)
     setup = SolverSetup(model, z, unstable, int(model.groups["f"][0]), model.groups["u"], search_tol, check,
                         None if time_limit is None else t0 + time_limit, max_regions, progress, extra)
     try:
@@ -129,6 +124,10 @@ def count_with_solver(net: Network, domain: Domain, *, method: str, tol: float |
             writer.close()
     extra.update(check.report())
     return result(outcome.regions, outcome.stopped, outcome.solves, outcome.nodes)
+
+
+def _finite_or_none(margin: float) -> float | None:
+    return float(margin) if np.isfinite(margin) else None
 
 
 # --- milp: HiGHS with no-good cuts ---------------------------------------------------------------
