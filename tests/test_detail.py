@@ -120,3 +120,24 @@ def test_a_stopped_pass_leaves_the_count_file_as_it_was(tmp_path, monkeypatch):
     res = add_geometry_detail(net, dom, out, time_limit=0.1)
     assert res.stopped == "time_limit" and 0 < res.regions < res.total
     assert out.read_bytes() == before and list(tmp_path.iterdir()) == [out]  # no temporary file left
+
+
+def test_a_stop_signal_leaves_the_count_file_as_it_was(tmp_path, monkeypatch):
+    import signal
+
+    import lrmilp.geometry.detail as detail
+    net, dom = random_mlp([3, 6, 5], seed=1), Box(-1, 1, 3)
+    out = tmp_path / "r.jsonl"
+    count_regions(net, dom, regions_out=out)
+    before = out.read_bytes()
+    real, calls = detail._Detailer.__call__, {"n": 0}
+
+    def call(self, pattern):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            signal.raise_signal(signal.SIGTERM)  # this thread's signal: handled right here
+        return real(self, pattern)
+    monkeypatch.setattr(detail._Detailer, "__call__", call)
+    res = add_geometry_detail(net, dom, out)
+    assert res.stopped == "interrupted" and res.regions == 2
+    assert out.read_bytes() == before and list(tmp_path.iterdir()) == [out]

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..domains import Domain, chebyshev_radius, domain_rows
+from ..counting.model import pattern_ball
+from ..domains import Domain, chebyshev_radius
 from ..errors import InputError
 from ..interrupts import stop_signals
-from ..lp.chebyshev import chebyshev_ball
 from ..network import Network, unpack_pattern
 from ..outputs import AtomicFile
 from ..progress import Progress
@@ -83,34 +83,24 @@ def region_detail(net: Network, domain: Domain, pattern: np.ndarray) -> dict:
 
 
 class _Detailer:
-    """:func:`region_detail` for many regions of one network and domain (the domain's rows and the
-    radius cap computed once)."""
+    """:func:`region_detail` for many regions of one network and domain (the radius cap computed once)."""
 
     def __init__(self, net: Network, domain: Domain) -> None:
         self.net, self.domain = net, domain
-        self.rows, self.rhs = domain_rows(domain)
         # Within a box a region's ball is at most the box's own; elsewhere the LP needs a cap to be bounded.
         self.cap = chebyshev_radius(domain) if domain.bounded else UNBOUNDED_RADIUS
-        self.origin = domain.origin if domain.basis is not None else None
 
     def __call__(self, pattern: np.ndarray) -> dict:
-        net, domain = self.net, self.domain
         pattern = np.asarray(pattern, dtype=bool).reshape(-1)
         sign = np.where(pattern, -1.0, 1.0)  # active: -(a x + c) <= 0; inactive: a x + c <= 0
-        A_x, c_x, W, w = net.region_map(pattern)
-        A_u, c_u, _, _ = net.region_map(pattern, origin=self.origin, basis=domain.basis)
-        # The largest ball: unit rows of the neurons (a constant row holds everywhere on the region) and
-        # the domain's rows, in the domain's parameters.
-        norms = np.linalg.norm(A_u, axis=1)
-        live = norms > 0
-        rows = np.vstack([sign[live, None] * A_u[live] / norms[live, None], self.rows])
-        rhs = np.r_[-sign[live] * c_u[live] / norms[live], self.rhs]
-        radius, center = chebyshev_ball(rows, rhs, self.cap)
-        unbounded = not domain.bounded and radius >= self.cap * (1 - 1e-12)
-        return {"inequalities": {"A": (sign[:, None] * A_x).tolist(), "b": (-sign * c_x).tolist()},
+        A, c, W, w = self.net.region_map(pattern)
+        # The counting rule's own LP: the largest ball in the region and the domain, in the domain's parameters.
+        radius, center = pattern_ball(self.net, self.domain, pattern, cap=self.cap)
+        bounded = self.domain.bounded or radius < self.cap * (1 - 1e-12)
+        return {"inequalities": {"A": (sign[:, None] * A).tolist(), "b": (-sign * c).tolist()},
                 "affine": {"W": W.tolist(), "b": w.tolist()},
-                "inradius": None if unbounded or not math.isfinite(radius) else float(radius),
-                "inradius_center": domain.to_input(center)[0].tolist()}
+                "inradius": float(radius) if bounded and math.isfinite(radius) else None,
+                "inradius_center": None if center is None else self.domain.to_input(center)[0].tolist()}
 
 
 @dataclass
@@ -176,21 +166,19 @@ def add_geometry_detail(net: Network, domain: Domain, path: str | Path, *, time_
             detail = _Detailer(net, domain)
             for line in fh:
                 if time_limit is not None and time.perf_counter() - t0 > time_limit:
-                    raise _Stop("time_limit")
+                    stopped = "time_limit"
+                    break
                 rec = json.loads(line)
                 pattern = unpack_pattern(bytes.fromhex(rec["pattern"]), net.neurons)
                 out.write(json.dumps({**rec, **detail(pattern)}, allow_nan=False) + "\n")
                 done += 1
                 if bar.due():
                     bar.show(f"{done:,}/{total:,} regions")
-    except _Stop as e:
-        stopped = "time_limit" if e.args == ("time_limit",) else "interrupted"
-        out.discard()
-    except BaseException:
-        out.discard()
-        raise
-    else:
-        out.commit()
+            if stopped is None:
+                out.commit()
+    except _Stop:
+        stopped = "interrupted"
     finally:
+        out.discard()  # nothing once committed; else the count's file stays as it was
         bar.close()
     return DetailResult(done, total, time.perf_counter() - t0, stopped)

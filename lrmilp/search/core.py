@@ -171,7 +171,9 @@ class TreeSearch:
         self.progress = Progress("count", progress=progress)
         self.t0 = time.perf_counter()
         self.deadline = None if time_limit is None else time.time() + time_limit
-        self._in_map: tuple[np.ndarray, np.ndarray] | None = None
+        d = domain.dim  # the network input as M u + m of the domain parameters u, shared by every task
+        self._in_map = ((_frozen(np.eye(d)), _frozen(np.zeros(d))) if domain.basis is None
+                        else (_frozen(domain.basis), _frozen(domain.origin)))
         self._first: Hyperplanes | None = None  # layer 0's hyperplanes over the input map
         self.cells: Cells = cls(self)
         self.geometry = cls.name
@@ -239,7 +241,7 @@ class TreeSearch:
         self.pattern[:n] = prefix
         if self.parity is not None:
             self.parity.state = self.parity.initial
-        M, m = self._input_map()
+        M, m = self._in_map
         rows = []  # (unit normal, offset, state) of every non-constant neuron the prefix decides
         for j in range(k):
             if not self.layers[j].relu:
@@ -290,21 +292,13 @@ class TreeSearch:
         self.on_split(k, self.prefix_of(k))
         return True
 
-    def _input_map(self) -> tuple[np.ndarray, np.ndarray]:
-        """The network input as M u + m of the domain parameters u (made once: every task starts here)."""
-        if self._in_map is None:
-            d = self.domain.dim
-            M, m = (np.eye(d), np.zeros(d)) if self.domain.basis is None else (self.domain.basis, self.domain.origin)
-            self._in_map = (_frozen(M), _frozen(m))
-        return self._in_map
-
     def affine(self, k: int, M: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Layer k's pre-activations as A u + c, given its input as M u + m."""
         return np.asarray(self.mats[k] @ M), np.asarray(self.mats[k] @ m).reshape(-1) + self.layers[k].bias
 
     def hyperplanes(self, k: int, M: np.ndarray, m: np.ndarray) -> Hyperplanes:
         """Layer k's hyperplanes under the node's pattern (its input is M u + m)."""
-        if k == 0 and self._in_map is not None and M is self._in_map[0] and m is self._in_map[1]:
+        if k == 0 and M is self._in_map[0] and m is self._in_map[1]:
             # The first layer's hyperplanes are the same at every node: at d = 784 recomputing them (a d x d
             # product) was a third of a small task's time.
             if self._first is None:
