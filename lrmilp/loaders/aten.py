@@ -52,7 +52,8 @@ def as_array(tensor: Any) -> np.ndarray:
     return tensor.detach().cpu().double().numpy().copy()
 
 
-def _pair(value: Any, what: str, op: str) -> tuple[int, int]:
+def pair(value: Any, what: str, op: str) -> tuple[int, int]:
+    """An int or a 1- or 2-sequence (a kernel size, stride, padding, dilation) as two ints."""
     values = [int(value)] * 2 if isinstance(value, (int, np.integer)) else [int(v) for v in value]
     if len(values) == 1:
         values *= 2
@@ -61,8 +62,9 @@ def _pair(value: Any, what: str, op: str) -> tuple[int, int]:
     return values[0], values[1]
 
 
-def _square(value: Any, what: str, op: str) -> int:
-    a, b = _pair(value, what, op)
+def square(value: Any, what: str, op: str) -> int:
+    """:func:`pair` with both equal, as one int (lrmilp's convolutions are square in stride and padding)."""
+    a, b = pair(value, what, op)
     if a != b:
         raise InputError(f"{op}: {what} {(a, b)} must be equal in both directions")
     return a
@@ -176,10 +178,10 @@ class AtenChain:
             raise InputError(f"{op}: transposed convolution is not supported")
         if int(args.get("groups", 1)) != 1:
             raise InputError(f"{op}: grouped convolution (groups={args['groups']}) is not supported")
-        if _pair(args.get("dilation", 1), "dilation", op) != (1, 1):
+        if pair(args.get("dilation", 1), "dilation", op) != (1, 1):
             raise InputError(f"{op}: dilated convolution {args['dilation']} is not supported")
         kh, kw = W.shape[2:]
-        padding, stride = args.get("padding", 0), _square(args.get("stride", 1), "stride", op)
+        padding, stride = args.get("padding", 0), square(args.get("stride", 1), "stride", op)
         if padding == "valid":
             padding = 0
         elif padding == "same" and kh == kw and kh % 2 == 1 and stride == 1:
@@ -187,7 +189,7 @@ class AtenChain:
         elif isinstance(padding, str):
             raise InputError(f"{op}: padding='{padding}' with kernel {(kh, kw)} is not symmetric")
         else:
-            padding = _square(padding, "padding", op)
+            padding = square(padding, "padding", op)
         self.shape(op)
         self.chain.conv(W, np.zeros(W.shape[0]) if b is None else b, stride=stride, padding=padding, op=op)
 
@@ -241,12 +243,12 @@ class AtenChain:
 
     def avg_pool2d(self, args: dict[str, Any], op: str) -> None:
         self._first_is_data(args, op)
-        if any(_pair(args.get("padding", 0), "padding", op)):
+        if any(pair(args.get("padding", 0), "padding", op)):
             raise InputError(f"{op}: padded average pooling is not supported")
-        kernel = _pair(args["kernel_size"], "kernel_size", op)
+        kernel = pair(args["kernel_size"], "kernel_size", op)
         stride = args.get("stride") or list(kernel)
         self.shape(op)
-        self.chain.avgpool(kernel, _square(stride, "stride", op), ceil_mode=bool(args.get("ceil_mode")),
+        self.chain.avgpool(kernel, square(stride, "stride", op), ceil_mode=bool(args.get("ceil_mode")),
                            divisor=args.get("divisor_override"), op=op)
 
     def elementwise(self, name: str, args: dict[str, Any], op: str) -> None:

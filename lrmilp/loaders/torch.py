@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..network import Conv2d, Network
-from .aten import as_array, exported_program_type, import_torch
+from .aten import as_array, exported_program_type, import_torch, pair, square
 from .fold import LayerChain, first_line
 from .torch_graph import network_from_custom_module, network_from_exported, network_from_torchscript
 
@@ -173,17 +173,6 @@ def _leaves(module: Any, torch: Any) -> Iterator[Any]:
             yield child
 
 
-def _pair(value: Any) -> tuple[int, int]:
-    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
-def _square(value: Any, what: str, op: str) -> int:
-    a, b = _pair(value)
-    if a != b:
-        raise InputError(f"{op}: {what} {(a, b)} must be equal in both directions")
-    return a
-
-
 def _guess_input_shape(modules: list[Any], torch: Any) -> tuple[int, ...]:
     """(in_features,) when the first layer with a shape requirement is a Linear."""
     nn = torch.nn
@@ -273,10 +262,10 @@ def network_from_module(module: Any, *, input_shape: Sequence[int] | None = None
             beta = as_array(m.bias) if m.affine else np.zeros(m.num_features)
             chain.batchnorm(gamma, beta, as_array(m.running_mean), as_array(m.running_var), m.eps, op=op)
         elif isinstance(m, nn.AvgPool2d):
-            if any(_pair(m.padding)):
+            if any(pair(m.padding, "padding", op)):
                 raise InputError(f"{op}: padded average pooling is not supported")
-            kernel = _pair(m.kernel_size)
-            stride = _square(m.stride if m.stride is not None else m.kernel_size, "stride", op)
+            kernel = pair(m.kernel_size, "kernel_size", op)
+            stride = square(m.stride if m.stride is not None else m.kernel_size, "stride", op)
             chain.avgpool(kernel, stride, ceil_mode=m.ceil_mode, divisor=m.divisor_override, op=op)
         elif not isinstance(m, (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d)):
             raise InputError(f"unsupported PyTorch module '{type(m).__name__}' ({op})")
@@ -286,7 +275,7 @@ def network_from_module(module: Any, *, input_shape: Sequence[int] | None = None
 def _conv(chain: LayerChain, m: Any, op: str) -> None:
     if m.groups != 1:
         raise InputError(f"{op}: grouped convolution (groups={m.groups}) is not supported")
-    if _pair(m.dilation) != (1, 1):
+    if pair(m.dilation, "dilation", op) != (1, 1):
         raise InputError(f"{op}: dilated convolution {m.dilation} is not supported")
     if m.padding_mode != "zeros":
         raise InputError(f"{op}: padding_mode '{m.padding_mode}' is not supported (only zeros)")
@@ -298,9 +287,9 @@ def _conv(chain: LayerChain, m: Any, op: str) -> None:
     elif isinstance(m.padding, str):
         raise InputError(f"{op}: padding='{m.padding}' with kernel {m.kernel_size} is not symmetric")
     else:
-        padding = _square(m.padding, "padding", op)
+        padding = square(m.padding, "padding", op)
     bias = np.zeros(m.out_channels) if m.bias is None else as_array(m.bias)
-    chain.conv(as_array(m.weight), bias, stride=_square(m.stride, "stride", op), padding=padding, op=op)
+    chain.conv(as_array(m.weight), bias, stride=square(m.stride, "stride", op), padding=padding, op=op)
 
 
 def module_from_network(net: Network, *, dtype: Any = None) -> Any:
