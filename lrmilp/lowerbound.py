@@ -24,11 +24,13 @@ that satisfy the XORs are everywhere and the first one is found at once; far abo
 the tree early.  ``"search"`` (default) tests a probe level first (log2 of the number of distinct
 sampled patterns, a level their witnesses mostly answer), then goes up in steps 2, 4, 8, ... while
 levels pass, then bisects between the highest passed level and the lowest failed level above it, so
-few of the costly levels are tested.  ``"upward"`` tests start, start + 1, ... until a level fails
-(Serra & Ramalingam's schedule).  The regions the trials found are real, and so are the sampled
-patterns the counting rule certifies (``Witnesses.certify_all``), so the number of distinct patterns
-among them is a *certain* lower bound; the result reports the larger of the two (with confidence 1
-when the certain one wins).
+few of the costly levels are tested; it never tests a level whose claim floor(2^(k - alpha)) would not
+exceed the certain bound below (the sampled patterns are certified first).  ``"upward"`` tests start,
+start + 1, ... until a level fails (Serra & Ramalingam's schedule).  The regions the trials found are
+real, and so are the sampled patterns the counting rule certifies (``Witnesses.certify_all``), so the
+number of distinct patterns among them is a *certain* lower bound; the result reports the larger of
+the two (with confidence 1 when the certain one wins).  A ``time_limit`` covers the whole call: the
+level search stops :data:`FINISH_SHARE` of it early so that what follows still ends within it.
 
 Feasibility of a trial is decided by the one-tree enumerator with parity propagation
 (``method="tree"``; it stops at the first region), or by MILP: HiGHS on the linear form of the
@@ -64,6 +66,11 @@ from .validation import (dask_address, in_open_interval, int_at_least, one_of, o
 DEFAULT_TRIALS = 10
 DEFAULT_CONFIDENCE = 0.99
 DEFAULT_DENSITY = 0.5
+FINISH_SHARE = 0.05
+"""Share of ``time_limit`` (at most :data:`FINISH_MAX` seconds) that the level search leaves unused, so
+that what follows it (a trial's search noticing the deadline at its next node, the certain bound's
+patterns, closing workers) still ends within the limit: ``seconds <= time_limit``."""
+FINISH_MAX = 0.25
 SCHEDULES = ("search", "upward")
 RULE = ("levels k are tested with r trials of k random XORs each (each candidate neuron in each XOR with probability "
         "density, parities fair coins); if L is the highest level where every trial found a region, "
@@ -146,7 +153,9 @@ class LowerBoundResult:
     candidates: int  # neurons the XORs are drawn over
     tol: float
     tol_meaning: str
-    stopped: str | None  # why the search ended: "failed_trial", "max_level", "time_limit", "interrupted"
+    # why the search ended: "failed_trial", "max_level", "time_limit", "interrupted", or "certain_bound" (no
+    # level left whose claim would exceed the certain bound)
+    stopped: str | None
     levels: list[dict] = field(default_factory=list)
     lps: int = 0
     witnessed_trials: int = 0  # trials answered by a sampled witness, no search
@@ -370,25 +379,34 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     oracle = make_oracle(net, domain, method=method, tol=tol, bounds=bounds, geometry=geometry)
     witnesses = (Witnesses(net, domain, oracle.tolerance, samples=witness_samples, seed=seed)
                  if witness_samples and domain.bounded else None)
+    # The level search's deadline leaves time for what follows it (FINISH_SHARE).
+    deadline = None if time_limit is None else t0 + time_limit - min(FINISH_SHARE * time_limit, FINISH_MAX)
+    found: dict[bytes, None] = {}
+    witnesses_done = True
     if witnesses is not None:  # cheap (vectorised margins), and the certain bound is never below sampling's
-        witnesses.certify_all(None if time_limit is None else t0 + time_limit)
+        witnesses.certify_all(deadline)
+        witnesses_done = witnesses.undecided() == 0
+        # every sampled pattern the counting rule certified is a region: collected now, not after the deadline
+        found.update(dict.fromkeys(witnesses.certified_patterns()))
     runner = _Trials(oracle, jobs=jobs, dask=dask)
     bar = Progress("lower-bound", progress=progress)
     rng = np.random.default_rng(seed)
     first, last = (xors, xors) if xors is not None else (start, max(start, candidates.size + math.ceil(alpha)))
+    if xors is None and schedule == "search":
+        # A level whose claim cannot exceed the certain bound is not worth its trials.
+        while first <= last and floor_pow2(first, alpha) <= len(found):
+            first += 1
     # The probe: a level that most sampled witnesses answer (their distinct patterns are almost all regions).
     probe = max(1, len(witnesses).bit_length() - 1) if witnesses is not None else first
-    found: dict[bytes, None] = {}
     levels: list[dict] = []
     tested: dict[int, bool] = {}
-    stopped = None
+    stopped = None if first <= last else "certain_bound"
     # SIGTERM stops the search as Ctrl-C does (a trial's own enumerator turns either into a stop).
     try:
         with stop_signals(lambda signum: KeyboardInterrupt()):
             while (k := next_level(tested, first=first, last=last, probe=probe, schedule=schedule)) is not None:
                 tk = time.perf_counter()
                 passed = 0
-                deadline = None if time_limit is None else t0 + time_limit
                 systems = [XorSystem.draw(rng, candidates, k, density=density) for _ in range(trials)]
                 in_time = deadline is None or tk < deadline
                 results = (_answers(systems, witnesses, runner, deadline, lambda n, what: _tick(bar, k, n, trials, what))
@@ -417,7 +435,7 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     level = max((k for k, ok in tested.items() if ok), default=None)
     if stopped is None:
         stopped = "max_level" if level == last else "failed_trial"
-    if witnesses is not None:  # every sampled pattern the counting rule certified is a region too
+    if not witnesses_done:  # trials' witness lookups certified more of the sampled patterns
         found.update(dict.fromkeys(witnesses.certified_patterns()))
     certain = len(found)
     witnessed = (0 if witnesses is None else witnesses.hits, 0 if witnesses is None else len(witnesses))

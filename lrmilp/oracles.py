@@ -289,6 +289,10 @@ class Witnesses:
                 self.status[i] = 1 if self._lp_certified(int(i)) else -1  # its margin is known: <= tol
         return int((self.status == 1).sum())
 
+    def undecided(self) -> int:
+        """How many distinct sampled patterns neither :meth:`certify_all` nor :meth:`find` has decided."""
+        return int((self.status == 0).sum())
+
     def certified_patterns(self) -> list[bytes]:
         """The patterns :meth:`certify_all` or :meth:`find` certified, as bytes of bool arrays."""
         rows = self.bits[self.status == 1]  # all at once: per pattern unpacking cost 40 ms at 16k patterns

@@ -156,10 +156,17 @@ def test_search_schedule_claims_the_highest_passed_level_below_every_failure(see
     assert res.lower_bound <= exact
     tested = {lv["xors"]: lv["certified"] for lv in res.levels}
     assert len(tested) == len(res.levels)  # no level twice
-    assert res.level == max(k for k, ok in tested.items() if ok)
-    # the claim is pinned down: the level above it was tested and failed (or is the last level)
-    assert tested.get(res.level + 1) is False or res.stopped == "max_level"
-    assert res.stopped in ("failed_trial", "max_level")
+    # no trials spent on a level whose claim could not beat the certain bound
+    assert all(floor_pow2(k, res.alpha) > res.certain_lower_bound for k in tested)
+    assert res.stopped in ("failed_trial", "max_level", "certain_bound")
+    if res.level is None:  # the lowest level worth testing failed: the certain bound is the claim
+        assert res.lower_bound == res.certain_lower_bound and res.confidence == 1.0
+        assert res.stopped == "certain_bound" or tested[min(tested)] is False
+        assert not tested or floor_pow2(min(tested) - 1, res.alpha) <= res.certain_lower_bound
+    else:
+        assert res.level == max(k for k, ok in tested.items() if ok)
+        # the claim is pinned down: the level above it was tested and failed (or is the last level)
+        assert tested.get(res.level + 1) is False or res.stopped == "max_level"
 
 
 def test_next_level_schedules():
@@ -256,8 +263,10 @@ def test_parallel_trials_certify_the_same_level(engine):
         pytest.importorskip("distributed")
     net = random_mlp([5, 8, 8], seed=4)
     dom = Box(-1, 1, 5)
-    serial = lower_bound(net, dom, seed=2)
-    par = lower_bound(net, dom, seed=2, jobs=2, dask="local" if engine == "dask" else None)
+    # no sampled witnesses: every level's claim is worth testing, so the XOR levels decide the bound
+    serial = lower_bound(net, dom, seed=2, witness_samples=0)
+    par = lower_bound(net, dom, seed=2, witness_samples=0, jobs=2, dask="local" if engine == "dask" else None)
+    assert serial.level is not None
     assert par.level == serial.level and par.lower_bound >= floor_pow2(serial.level, serial.alpha)
     assert [lv["xors"] for lv in par.levels] == [lv["xors"] for lv in serial.levels]
 
@@ -331,3 +340,14 @@ def test_certified_sampled_patterns_are_brute_force_regions(case):
     assert n == sum(one_by_one._certified(i) for i in range(len(one_by_one)))
     res = lower_bound(net, dom, seed=0, xors=1)
     assert res.certain_lower_bound >= n
+
+
+def test_time_limit_covers_the_whole_call_and_keeps_the_certain_bound():
+    """The level search stops early enough (FINISH_SHARE) that collecting the certain bound still ends
+    within the limit; the sampled patterns certified before the ladder stay in the bound."""
+    net = random_mlp([6, 10, 10, 10], seed=0)  # its ladder runs for seconds; the limit ends it
+    dom = Box(-1, 1, 6)
+    res = lower_bound(net, dom, seed=0, time_limit=1.0)
+    assert res.seconds <= 1.0
+    assert res.certain_lower_bound >= res.witness_patterns // 2 > 0
+    assert res.lower_bound >= res.certain_lower_bound
