@@ -19,12 +19,24 @@ probabilities sum to below 2^(-alpha r) (1 + 2^-r + 2^-2r + ...), whichever leve
 whatever order they were chosen.  Given a target confidence p, alpha solves that expression for p
 (a single level, ``xors=K``, needs no sum: alpha = log2(1 / (1 - p)) / r).
 
+**Cells of t regions; XORs over the first layers.**  A trial may ask for more than one region: that
+the *cell* of its system (the regions satisfying it) holds at least t regions (``threshold``; the
+idea of MBound's hybrid variant, which counts what the XORs leave).  The cell holds N 2^-k regions
+on average (each region is in it with probability 2^-k), so it holds t or more with probability at
+most N 2^-k / t (Markov), and the rule above holds with the claim floor(t 2^(L - alpha)) and the same
+confidence.  Nor does the rule need every neuron in the XORs, only fair parities: ``xor_layers = p``
+draws them over the unstable neurons of the first p ReLU layers.  Regions that agree on those layers
+then share their cells, so a level claims less for the same trials, but a node whose decided layers
+contradict the XORs is pruned as soon as those layers are decided instead of near the leaves; in
+nets of three or more ReLU layers a trial then costs a small part of the tree, and the threshold
+makes up for the coarser cells.
+
 **Which levels** (``schedule``).  A trial's cost peaks at the levels near log2 N: far below, regions
 that satisfy the XORs are everywhere and the first one is found at once; far above, the XORs prune
-the tree early.  ``"search"`` (default) tests a probe level first (log2 of the number of distinct
-sampled patterns, a level their witnesses mostly answer), then goes up in steps 2, 4, 8, ... while
-levels pass, then bisects between the highest passed level and the lowest failed level above it, so
-few of the costly levels are tested; it never tests a level whose claim floor(2^(k - alpha)) would not
+the tree early.  ``"search"`` (default) tests a probe level first (log2 of the number of
+distinct sampled patterns over t, a level their witnesses mostly answer), then goes up in steps 2, 4,
+8, ... while levels pass, then bisects between the highest passed level and the lowest failed level
+above it, so few of the costly levels are tested; it never tests a level whose claim would not
 exceed the certain bound below (the sampled patterns are certified first).  ``"upward"`` tests start,
 start + 1, ... until a level fails (Serra & Ramalingam's schedule).  The regions the trials found are
 real, and so are the sampled patterns the counting rule certifies (``Witnesses.certify_all``), so the
@@ -61,21 +73,25 @@ from .parity import XorSystem
 from .progress import Progress
 from .tolerance import resolve_tolerance
 from .validation import (dask_address, in_open_interval, int_at_least, one_of, optional_int_at_least,
-                         optional_positive_finite, positive_finite)
+                         optional_positive_finite)
+from .xorlevels import floor_pow2, next_level, resolve_alpha
 
 DEFAULT_TRIALS = 10
-DEFAULT_CONFIDENCE = 0.99
 DEFAULT_DENSITY = 0.5
 FINISH_SHARE = 0.05
 """Share of ``time_limit`` (at most :data:`FINISH_MAX` seconds) that the level search leaves unused, so
 that what follows it (a trial's search noticing the deadline at its next node, the certain bound's
 patterns, closing workers) still ends within the limit: ``seconds <= time_limit``."""
 FINISH_MAX = 0.25
+PREFIX_MIN_LAYERS = 3
+"""From this many ReLU layers on, the XORs leave out the last layer by default (``xor_layers``)."""
+PREFIX_THRESHOLD = 8
+"""Regions a trial's cell must hold by default when the XORs leave out the last layer (``threshold``)."""
 SCHEDULES = ("search", "upward")
 RULE = ("levels k are tested with r trials of k random XORs each (each candidate neuron in each XOR with probability "
-        "density, parities fair coins); if L is the highest level where every trial found a region, "
-        "#regions >= floor(2^(L - alpha)) with confidence >= 1 - 2^(-alpha r) / (1 - 2^-r) (a single level: "
-        ">= 1 - 2^(-alpha r))")
+        "density, parities fair coins); if L is the highest level where every trial's cell (the regions satisfying "
+        "its XORs) held at least t regions (t = threshold), #regions >= floor(t 2^(L - alpha)) with confidence "
+        ">= 1 - 2^(-alpha r) / (1 - 2^-r) (a single level: >= 1 - 2^(-alpha r))")
 
 __all__ = ["DEFAULT_WITNESS_SAMPLES", "FEASIBLE", "HighsOracle", "INFEASIBLE", "LowerBoundResult", "METHODS",
            "ScipOracle", "TreeOracle", "UNKNOWN", "Witnesses", "floor_pow2", "lower_bound", "make_oracle",
@@ -84,11 +100,18 @@ __all__ = ["DEFAULT_WITNESS_SAMPLES", "FEASIBLE", "HighsOracle", "INFEASIBLE", "
 
 # --- running a level's trials: here, on local processes, or on Dask --------------------------------
 
-def _trial(oracle, system: XorSystem, time_limit: float | None) -> tuple[str, np.ndarray | None, int]:
-    """One trial; also the LPs it took (the oracle may live in another process)."""
+def _trial(oracle, system: XorSystem, time_limit: float | None, at_least: int = 1
+           ) -> tuple[str, list[np.ndarray], int]:
+    """One trial: (status, the regions found, the LPs it took: the oracle may live in another process).
+    FEASIBLE when the cell of ``system`` holds ``at_least`` regions (only the tree oracle counts more
+    than one)."""
     before = oracle.lps
-    status, pattern = oracle(system, time_limit=time_limit)
-    return status, pattern, oracle.lps - before
+    if at_least == 1:
+        status, pattern = oracle(system, time_limit=time_limit)
+        found = [] if pattern is None else [pattern]
+    else:
+        status, found = oracle.cell(system, at_least=at_least, time_limit=time_limit)
+    return status, found, oracle.lps - before
 
 
 class _Trials:
@@ -97,14 +120,14 @@ class _Trials:
     "local" or a scheduler address), each holding the oracle.  The systems are drawn before they run,
     so every engine sees the same XORs and certifies the same level."""
 
-    def __init__(self, oracle, *, jobs: int, dask: str | None) -> None:
-        self.oracle = oracle
+    def __init__(self, oracle, *, jobs: int, dask: str | None, at_least: int = 1) -> None:
+        self.oracle, self.at_least = oracle, at_least
         self.workers = Workers(jobs, dask=dask, context=oracle) if jobs > 1 or dask is not None else None
         self.lps = 0
 
     def run(self, systems: list[XorSystem], deadline: float | None,
-            tick: Callable[[int], None] | None = None) -> list[tuple[str, np.ndarray | None]]:
-        """The trials' (status, pattern), in order; ``deadline`` is a time.perf_counter() value;
+            tick: Callable[[int], None] | None = None) -> list[tuple[str, list[np.ndarray]]]:
+        """The trials' (status, regions found), in order; ``deadline`` is a time.perf_counter() value;
         ``tick(n)`` hears of each answer (n so far), for the progress line within a level."""
         def remaining() -> float | None:
             return None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
@@ -112,20 +135,20 @@ class _Trials:
         if self.workers is not None:
             time_limit = remaining()
             out = []
-            for f in [self.workers.submit(_trial, sy, time_limit) for sy in systems]:
+            for f in [self.workers.submit(_trial, sy, time_limit, self.at_least) for sy in systems]:
                 out.append(f.result())
                 if tick is not None:
                     tick(len(out))
         else:
             out = []
             for sy in systems:
-                out.append(_trial(self.oracle, sy, remaining()))
+                out.append(_trial(self.oracle, sy, remaining(), self.at_least))
                 if tick is not None:
                     tick(len(out))
                 if out[-1][0] != FEASIBLE:
                     break
         self.lps += sum(r[2] for r in out)
-        return [(st, pat) for st, pat, _ in out]
+        return [(st, found) for st, found, _ in out]
 
     def close(self) -> None:
         """An interrupted search does not wait for trials still running: the workers are killed."""
@@ -144,7 +167,7 @@ class LowerBoundResult:
     seconds: float
     method: str
     level: int | None  # the last level whose trials all succeeded (None: none did)
-    log2_bound: float | None  # level - alpha
+    log2_bound: float | None  # level - alpha + log2(threshold)
     alpha: float
     trials: int
     density: float
@@ -160,6 +183,8 @@ class LowerBoundResult:
     lps: int = 0
     witnessed_trials: int = 0  # trials answered by a sampled witness, no search
     witness_patterns: int = 0  # distinct patterns of the witness samples
+    threshold: int = 1  # regions a trial's cell had to hold
+    xor_layers: int | None = None  # the XORs' neurons: the first this many ReLU layers' (None: all)
 
     def to_dict(self) -> dict:
         return {"lower_bound": int(self.lower_bound), "confidence": self.confidence, "seconds": round(self.seconds, 6),
@@ -172,111 +197,8 @@ class LowerBoundResult:
                 "complete": self.stopped not in ("interrupted", "time_limit"),
                 "stopped": self.stopped, "lps": int(self.lps), "levels": self.levels, "rule": RULE,
                 "witnessed_trials": int(self.witnessed_trials), "witness_patterns": int(self.witness_patterns),
+                "threshold": int(self.threshold), "xor_layers": self.xor_layers,
                 "meaning": "a probabilistic lower bound on the number of full-dimensional regions, not a count"}
-
-
-def floor_pow2(n: int, alpha: float) -> int:
-    """floor(2^(n - alpha)) for an integer n >= 0, in exact integer arithmetic, never above the true value.
-
-    Parameters
-    ----------
-    n : int
-        The level.
-    alpha : float
-        The confidence parameter.
-
-    Returns
-    -------
-    int
-
-    Examples
-    --------
-    >>> floor_pow2(10, 1.0)
-    511
-    """
-    # 2^-alpha as m / 2^60 rounded down; the float power is off by at most ~2^-52 relatively, i.e.
-    # ~2^8 units of 2^-60, hence the margin.
-    m = max(math.floor(math.ldexp(2.0 ** (-alpha), 60)) - 512, 0)
-    return (m << n) >> 60
-
-
-def resolve_alpha(*, trials: int, confidence: float | None, alpha: float | None,
-                  levels: bool = True) -> tuple[float, float]:
-    """(alpha, confidence) from the one given (confidence defaults to DEFAULT_CONFIDENCE).
-
-    Parameters
-    ----------
-    trials : int
-        Trials per level r.
-    confidence, alpha : float or None
-        At most one of them.
-    levels : bool
-        A search over several levels (the confidence is 1 - 2^(-alpha r) / (1 - 2^-r), module doc);
-        False for a single level (1 - 2^(-alpha r)).
-
-    Returns
-    -------
-    tuple of float
-        alpha and the confidence it gives.
-
-    Raises
-    ------
-    InputError
-        Both given, or a value out of range.
-
-    Examples
-    --------
-    >>> round(resolve_alpha(trials=10, confidence=None, alpha=1.0, levels=False)[1], 6)
-    0.999023
-    """
-    trials = int_at_least("trials", trials, 1)
-    if alpha is not None and confidence is not None:
-        raise InputError("give alpha or confidence, not both", param=("alpha", "confidence"))
-    # log2 of the union factor 1 / (1 - 2^-r) over the tested wrong levels (0 for a single level)
-    union = -math.log2(1.0 - 2.0 ** -trials) if levels else 0.0
-    if alpha is not None:
-        alpha = positive_finite("alpha", alpha)
-        return alpha, 1.0 - 2.0 ** (union - alpha * trials)
-    p = DEFAULT_CONFIDENCE if confidence is None else in_open_interval("confidence", confidence, 0.0, 1.0)
-    return (math.log2(1.0 / (1.0 - p)) + union) / trials, p
-
-
-def next_level(tested: dict[int, bool], *, first: int, last: int, probe: int, schedule: str = "search") -> int | None:
-    """The next level to test, or None when the highest passed level is known to be the claim.
-
-    Parameters
-    ----------
-    tested : dict
-        Level -> whether all its trials passed, for the levels tested so far.
-    first, last : int
-        The levels that may be tested.
-    probe : int
-        The first level ``"search"`` tests (``"upward"`` starts at ``first``).
-    schedule : {"search", "upward"}
-        ``"upward"``: first, first + 1, ... until a level fails.  ``"search"``: the probe, then up in
-        steps 2, 4, 8, ... while levels pass, then bisection between the highest passed level and the
-        lowest failed level above it (down from the probe when the probe fails).
-
-    Returns
-    -------
-    int or None
-
-    Examples
-    --------
-    >>> next_level({9: True, 11: True, 15: True, 23: False}, first=1, last=23, probe=9)
-    19
-    """
-    lo = max((k for k, ok in tested.items() if ok), default=first - 1)
-    hi = min((k for k, ok in tested.items() if not ok and k > lo), default=last + 1)
-    if hi - lo <= 1:
-        return None
-    if schedule == "upward":
-        return lo + 1
-    if not tested:
-        return min(max(probe, first), last)
-    if hi == last + 1:  # no failure above the highest pass yet: gallop
-        return min(lo + 2 ** sum(tested.values()), last)
-    return (lo + hi) // 2
 
 
 def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start: int = 1, trials: int = DEFAULT_TRIALS,
@@ -284,7 +206,8 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
                 method: str = "tree", time_limit: float | None = None, seed: int = 0, tol: float | None = None,
                 progress: bool | None = None, jobs: int = 1, dask: str | None = None,
                 geometry: str = "auto", witness_samples: int = DEFAULT_WITNESS_SAMPLES,
-                schedule: str = "search") -> LowerBoundResult:
+                schedule: str = "search", threshold: int | None = None,
+                xor_layers: int | None = None) -> LowerBoundResult:
     """A lower bound on the region count of ``net`` over ``domain`` with a stated confidence (module doc).
 
     ``xors=K`` tests level K only; otherwise levels from ``start`` up to the number of candidate
@@ -332,6 +255,13 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     schedule : {"search", "upward"}
         Which levels are tested, in which order (module doc; :func:`next_level`).  Any schedule gives
         the stated confidence.
+    threshold : int, optional
+        A trial passes when its cell holds at least this many regions t (counted by the tree oracle),
+        and the claim is floor(t 2^(L - alpha)) (module doc).  Default: :data:`PREFIX_THRESHOLD` when
+        the XORs leave out the last ReLU layer, else 1.
+    xor_layers : int, optional
+        Draw the XORs over the unstable neurons of the first this many ReLU layers only.  Default: all
+        but the last in nets of three or more ReLU layers, else all (module doc).
 
     Returns
     -------
@@ -365,6 +295,19 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     dask = dask_address("dask", dask)
     one_of("method", method, METHODS, what="lower-bound method")
     one_of("schedule", schedule, SCHEDULES, what="level schedule")
+    relu_layers = len(net.relu_layers)
+    if xor_layers is None:
+        xor_layers = relu_layers - 1 if relu_layers >= PREFIX_MIN_LAYERS and method == "tree" else relu_layers
+    xor_layers = int_at_least("xor_layers", xor_layers, min(1, relu_layers))
+    if xor_layers > relu_layers:
+        raise InputError(f"xor_layers must be at most the {relu_layers} ReLU layers, got {xor_layers}",
+                         param="xor_layers")
+    if threshold is None:
+        threshold = PREFIX_THRESHOLD if xor_layers < relu_layers and method == "tree" else 1
+    threshold = int_at_least("threshold", threshold, 1)
+    if threshold > 1 and method != "tree":
+        raise InputError(f"threshold {threshold} needs method 'tree' (the MILP oracles find one region a trial)",
+                         param="threshold")
     geometry_class(geometry, domain, parity=True)  # an unknown name, or a domain it cannot handle: InputError
     alpha, conf = resolve_alpha(trials=trials, confidence=confidence, alpha=alpha, levels=xors is None)
     net = balanced(net)  # exact power-of-two rescaling: the same regions, no overflow in norms
@@ -376,6 +319,8 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     bounds = tree_bounds(net, domain)
     lo, hi = bounds.flat()
     candidates = np.flatnonzero((lo < 0) & (hi > 0))
+    # the neurons of the first xor_layers ReLU layers (pattern order)
+    candidates = candidates[candidates < sum(net.widths[:xor_layers])]
     oracle = make_oracle(net, domain, method=method, tol=tol, bounds=bounds, geometry=geometry)
     witnesses = (Witnesses(net, domain, oracle.tolerance, samples=witness_samples, seed=seed)
                  if witness_samples and domain.bounded else None)
@@ -388,16 +333,17 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
         witnesses_done = witnesses.undecided() == 0
         # every sampled pattern the counting rule certified is a region: collected now, not after the deadline
         found.update(dict.fromkeys(witnesses.certified_patterns()))
-    runner = _Trials(oracle, jobs=jobs, dask=dask)
+    runner = _Trials(oracle, jobs=jobs, dask=dask, at_least=threshold)
     bar = Progress("lower-bound", progress=progress)
     rng = np.random.default_rng(seed)
     first, last = (xors, xors) if xors is not None else (start, max(start, candidates.size + math.ceil(alpha)))
     if xors is None and schedule == "search":
         # A level whose claim cannot exceed the certain bound is not worth its trials.
-        while first <= last and floor_pow2(first, alpha) <= len(found):
+        while first <= last and floor_pow2(first, alpha, threshold) <= len(found):
             first += 1
     # The probe: a level that most sampled witnesses answer (their distinct patterns are almost all regions).
-    probe = max(1, len(witnesses).bit_length() - 1) if witnesses is not None else first
+    # (With a threshold t, log2 t fewer XORs leave cells of t of them.)
+    probe = max(1, len(witnesses).bit_length() - threshold.bit_length()) if witnesses is not None else first
     levels: list[dict] = []
     tested: dict[int, bool] = {}
     stopped = None if first <= last else "certain_bound"
@@ -409,15 +355,16 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
                 passed = 0
                 systems = [XorSystem.draw(rng, candidates, k, density=density) for _ in range(trials)]
                 in_time = deadline is None or tk < deadline
-                results = (_answers(systems, witnesses, runner, deadline, lambda n, what: _tick(bar, k, n, trials, what))
-                           if in_time else [(UNKNOWN, None)])
-                for system, (status, pattern) in zip(systems, results):
-                    if status == FEASIBLE:
+                results = (_answers(systems, witnesses, runner, deadline, threshold,
+                                    lambda n, what: _tick(bar, k, n, trials, what))
+                           if in_time else [(UNKNOWN, [])])
+                for system, (status, regions) in zip(systems, results):
+                    for pattern in regions:  # every region a trial found is real, whether the trial passed or not
                         if not system.satisfied(pattern):  # a region outside the XORs would void the bound
                             raise RuntimeError("internal error: the oracle returned a region that violates "
                                                "the XORs")
                         found[pattern.tobytes()] = None
-                        passed += 1
+                    passed += status == FEASIBLE
                 statuses = [st for st, _ in results]
                 outcome = (FEASIBLE if passed == trials else INFEASIBLE if INFEASIBLE in statuses else UNKNOWN)
                 bar.show(f"level {k}: {passed}/{trials} trials found a region")
@@ -439,12 +386,12 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
         found.update(dict.fromkeys(witnesses.certified_patterns()))
     certain = len(found)
     witnessed = (0 if witnesses is None else witnesses.hits, 0 if witnesses is None else len(witnesses))
-    xor_bound = floor_pow2(level, alpha) if level is not None else 0
+    xor_bound = floor_pow2(level, alpha, threshold) if level is not None else 0
     bound, conf_out = (xor_bound, conf) if xor_bound > certain else (certain, 1.0)
     return LowerBoundResult(bound, conf_out, time.perf_counter() - t0, method, level,
-                            None if level is None else level - alpha, alpha, trials, density, conf, certain,
-                            int(candidates.size), oracle.tol, oracle.tol_meaning, stopped, levels, runner.lps,
-                            *witnessed)
+                            None if level is None else level - alpha + math.log2(threshold), alpha, trials, density,
+                            conf, certain, int(candidates.size), oracle.tol, oracle.tol_meaning, stopped, levels,
+                            runner.lps, *witnessed, threshold, xor_layers)
 
 
 def _tick(bar: Progress, level: int, done: int, trials: int, what: str) -> None:
@@ -454,12 +401,13 @@ def _tick(bar: Progress, level: int, done: int, trials: int, what: str) -> None:
 
 
 def _answers(systems: list[XorSystem], witnesses: Witnesses | None, runner: "_Trials", deadline: float | None,
-             tick: Callable[[int, str], None] | None = None) -> list[tuple[str, np.ndarray | None]]:
-    """Each trial's (status, pattern): from a sampled witness where one satisfies it, else its oracle
-    (``tick(n, what)``: n trials checked against the witnesses, or answered, so far)."""
+             at_least: int = 1, tick: Callable[[int, str], None] | None = None
+             ) -> list[tuple[str, list[np.ndarray]]]:
+    """Each trial's (status, regions found): from sampled witnesses where ``at_least`` satisfy it, else
+    its oracle (``tick(n, what)``: n trials checked against the witnesses, or answered, so far)."""
     hits = []
     for s in systems:
-        hits.append(None if witnesses is None else witnesses.find(s))
+        hits.append(None if witnesses is None else witnesses.find_many(s, at_least))
         if tick is not None:
             tick(len(hits), "checked against sampled witnesses")
     rest = [i for i, hit in enumerate(hits) if hit is None]
@@ -468,4 +416,4 @@ def _answers(systems: list[XorSystem], witnesses: Witnesses | None, runner: "_Tr
                                None if tick is None else (lambda n: tick(witnessed + n, "answered")))
                     if rest else [])
     # The runner stops at a level's first failed trial: the trials after it stay unknown.
-    return [(FEASIBLE, hit) if hit is not None else next(searched, (UNKNOWN, None)) for hit in hits]
+    return [(FEASIBLE, hit) if hit is not None else next(searched, (UNKNOWN, [])) for hit in hits]

@@ -46,19 +46,27 @@ class TreeOracle:
 
     def __call__(self, system: XorSystem, *, time_limit: float | None = None) -> tuple[str, np.ndarray | None]:
         """(status, pattern of a region satisfying ``system`` or None)."""
+        status, patterns = self.cell(system, at_least=1, time_limit=time_limit)
+        return status, (patterns[0] if patterns else None)
+
+    def cell(self, system: XorSystem, *, at_least: int, time_limit: float | None = None
+             ) -> tuple[str, list[np.ndarray]]:
+        """Does the cell of ``system`` (the regions satisfying it) hold ``at_least`` regions?  FEASIBLE
+        with that many of their patterns, INFEASIBLE with the fewer it holds, UNKNOWN at the time limit."""
         state = ParityState.of(system)
         if state is None:
-            return INFEASIBLE, None  # the XORs contradict each other: no pattern at all
-        found = []
-        enum = TreeSearch(self.net, self.domain, tol=self.tolerance, bounds=self.bounds, parity=state, max_regions=1,
-                          time_limit=time_limit, on_region=lambda p, u, r: found.append(p), geometry=self.geometry)
+            return INFEASIBLE, []  # the XORs contradict each other: no pattern at all
+        found: list[np.ndarray] = []
+        enum = TreeSearch(self.net, self.domain, tol=self.tolerance, bounds=self.bounds, parity=state,
+                          max_regions=at_least, time_limit=time_limit, on_region=lambda p, u, r: found.append(p),
+                          geometry=self.geometry)
         enum.run()
         self.lps += enum.stats.lps
-        if found:
-            return FEASIBLE, found[0]
+        if len(found) >= at_least:
+            return FEASIBLE, found
         if enum.stopped == "interrupted":  # not an infeasible trial: the whole search is being stopped
             raise KeyboardInterrupt
-        return (UNKNOWN, None) if enum.stopped == "time_limit" else (INFEASIBLE, None)
+        return (UNKNOWN if enum.stopped == "time_limit" else INFEASIBLE), found
 
 
 class _SolverOracle:
@@ -249,6 +257,12 @@ class Witnesses:
 
     def find(self, system: XorSystem) -> np.ndarray | None:
         """A certified region's pattern that satisfies ``system``, or None."""
+        found = self.find_many(system, 1)
+        return None if found is None else found[0]
+
+    def find_many(self, system: XorSystem, at_least: int) -> list[np.ndarray] | None:
+        """``at_least`` certified regions' patterns that satisfy ``system``, or None.  Patterns not yet
+        decided get the counting rule, at most WITNESS_TRIES more than are needed."""
         alive = np.arange(len(self))
         for mask, parity in zip(system.masks, system.parities):
             odd = np.zeros(alive.size, np.uint64)
@@ -256,15 +270,19 @@ class Witnesses:
                 word = np.uint64((mask >> (64 * w)) & 0xFFFFFFFFFFFFFFFF)
                 odd ^= np.bitwise_count(self.bits[alive, w] & word).astype(np.uint64)
             alive = alive[(odd & np.uint64(1)) == parity]
-            if alive.size == 0:
+            if alive.size < at_least:
                 return None
-        for i in alive[:WITNESS_TRIES]:
-            if self.status[i] == 0:
-                self.status[i] = 1 if self._certified(int(i)) else -1
+        got = [int(i) for i in alive[self.status[alive] == 1][:at_least]]
+        for i in alive[self.status[alive] == 0][:WITNESS_TRIES + at_least - 1]:
+            if len(got) == at_least:
+                break
+            self.status[i] = 1 if self._certified(int(i)) else -1
             if self.status[i] == 1:
-                self.hits += 1
-                return self.pattern(int(i))
-        return None
+                got.append(int(i))
+        if len(got) < at_least:
+            return None
+        self.hits += 1
+        return [self.pattern(j) for j in got]
 
     def certify_all(self, deadline: float | None = None, *, chunk: int = 4096) -> int:
         """Decide every distinct sampled pattern by the counting rule and return how many are regions.

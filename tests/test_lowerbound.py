@@ -351,3 +351,69 @@ def test_time_limit_covers_the_whole_call_and_keeps_the_certain_bound():
     assert res.seconds <= 1.0
     assert res.certain_lower_bound >= res.witness_patterns // 2 > 0
     assert res.lower_bound >= res.certain_lower_bound
+
+
+def test_floor_pow2_with_a_threshold_is_exact_from_below():
+    for n, a, t in [(10, 1.0, 8), (0, 0.6645, 3), (17, 0.3, 64), (5, 2.5, 1)]:
+        v = floor_pow2(n, a, t)
+        assert v <= t * 2 ** (n - a) < v + 1 + 1e-9 * t * 2 ** n
+    assert floor_pow2(9, 0.0, 8) == 4095  # 2^-0 is stored a hair below 1: never above the true 4096
+
+
+def test_prefix_xor_cells_hold_exactly_the_brute_force_regions_that_satisfy_them():
+    """XORs over the first two of three ReLU layers: the tree's cell (parity pruning on the decided
+    layers) is the set of brute-force regions (one scipy LP a pattern, no shared code) satisfying them."""
+    from oracles import box_rows, brute_force_count
+
+    from lrmilp.lowerbound import TreeOracle
+    from lrmilp.network import balanced
+    net = balanced(random_mlp([2, 4, 3, 3], seed=5))
+    dom = Box(-1, 1, 2)
+    oracle = TreeOracle(net, dom)
+    A, b = box_rows(dom.lo, dom.hi)
+    regions = brute_force_count([(layer.W, layer.b, layer.relu) for layer in net.layers], origin=np.zeros(2),
+                                basis=np.eye(2), A_dom=A, b_dom=b, tol=oracle.tol, cap=10.0)
+    assert len(regions) >= 12
+    prefix = np.arange(7)  # the 4 + 3 neurons of the first two ReLU layers
+    rng = np.random.default_rng(0)
+    sizes = []
+    for k in (1, 2, 3):
+        for _ in range(6):
+            system = XorSystem.draw(rng, prefix, k)
+            want = {p for p in regions if system.satisfied(np.array(p, dtype=bool))}
+            status, got = oracle.cell(system, at_least=10**6)
+            assert status == INFEASIBLE  # fewer than 10^6: all of them were counted
+            assert {tuple(bool(v) for v in p) for p in got} == want and len(got) == len(want)
+            sizes.append(len(want))
+            capped = oracle.cell(system, at_least=3)
+            assert capped[0] == (FEASIBLE if len(want) >= 3 else INFEASIBLE)
+    assert max(sizes) > 1  # regions that share the prefix share a cell
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_threshold_bound_over_the_first_layers_never_exceeds_the_count(seed):
+    """The default for three ReLU layers: XORs over the first two, cells of 8 regions; with no sampled
+    witnesses the XOR levels alone make the claim."""
+    net = random_mlp([4, 8, 8, 8], seed=1)
+    dom = Box(-1, 1, 4)
+    exact = count_regions(net, dom).regions
+    res = lower_bound(net, dom, seed=seed, witness_samples=0)
+    assert (res.xor_layers, res.threshold) == (2, 8)
+    assert res.candidates <= 16
+    assert res.level is not None and res.lower_bound == floor_pow2(res.level, res.alpha, 8)
+    assert exact / 16 <= res.lower_bound <= exact
+    assert res.to_dict()["threshold"] == 8 and "t = threshold" in res.to_dict()["rule"]
+
+
+def test_threshold_and_xor_layers_options_are_checked():
+    from lrmilp.errors import InputError
+    net = random_mlp([3, 6, 6], seed=0)
+    dom = Box(-1, 1, 3)
+    two = lower_bound(net, dom, seed=0)
+    assert (two.xor_layers, two.threshold) == (2, 1)  # two ReLU layers: every neuron, one region a trial
+    with pytest.raises(InputError, match="threshold"):
+        lower_bound(net, dom, threshold=4, method="milp")
+    with pytest.raises(InputError, match="xor_layers"):
+        lower_bound(net, dom, xor_layers=3)
+    with pytest.raises(InputError, match="threshold"):
+        lower_bound(net, dom, threshold=0)

@@ -26,7 +26,14 @@ from .app import (domain_options, emit, get_domain, input_shape_option, json_opt
               help="Probability that a neuron joins an XOR (the bound is valid for any density).")
 @click.option("--method", default="tree", show_default=True, metavar="tree|milp|scip",
               help="Feasibility of a trial: tree with parity propagation, HiGHS MILP, or SCIP with native XORs.")
-@click.option("--time-limit", type=float, default=None, help="Seconds for the whole search.")
+@click.option("--threshold", type=int, default=None,
+              help="A trial passes when its cell holds this many regions t; the claim is t 2^(L - alpha) "
+                   "(default: 8 when the XORs leave out the last layer, else 1; tree only).")
+@click.option("--xor-layers", type=int, default=None,
+              help="Draw the XORs over the first this many ReLU layers (default: all but the last from three "
+                   "ReLU layers on with --method tree, else all).")
+@click.option("--time-limit", type=float, default=None, help="Seconds for the whole command (the search stops "
+              "5% early to leave time for collecting what it certified).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--tol", type=float, default=None, help="Region tolerance of the chosen method (see lrmilp count).")
 @click.option("--jobs", type=int, default=1, show_default=True,
@@ -37,17 +44,20 @@ from .app import (domain_options, emit, get_domain, input_shape_option, json_opt
 @progress_option
 @json_option
 def lower_bound_cmd(model, trust, input_shape, box, box_file, unbounded, xors, start, schedule, trials, confidence,
-                    alpha, density, method, time_limit, seed, tol, jobs, dask, geometry, progress, as_json):
+                    alpha, density, method, threshold, xor_layers, time_limit, seed, tol, jobs, dask, geometry, progress,
+                    as_json):
     """A lower bound on the region count with a stated confidence, from random XOR constraints."""
     from ..lowerbound import lower_bound
     net = load(model, trust, input_shape)
     dom = get_domain(net, box, box_file, unbounded)
     res = lower_bound(net, dom, xors=xors, start=start, trials=trials, confidence=confidence, alpha=alpha,
                       density=density, method=method, time_limit=time_limit, seed=seed, tol=tol, jobs=jobs, dask=dask,
-                      progress=progress, geometry=geometry, schedule=schedule).to_dict()
+                      progress=progress, geometry=geometry, schedule=schedule, threshold=threshold,
+                      xor_layers=xor_layers).to_dict()
 
     def human(r):
-        how = (f"all {r['trials']} trials with {r['level']} XORs found a region (alpha {r['alpha']:.3f})"
+        what = "a region" if r["threshold"] == 1 else f"a cell of {r['threshold']} regions"
+        how = (f"all {r['trials']} trials with {r['level']} XORs found {what} (alpha {r['alpha']:.3f})"
                if r["level"] is not None else "no XOR level certified")
         return (f"at least {r['lower_bound']:,} regions with confidence {r['confidence']:.4g} "
                 f"({how}; {r['certain_lower_bound']:,} distinct regions found for certain; {r['seconds']:.2f}s, "
