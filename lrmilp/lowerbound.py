@@ -133,10 +133,14 @@ class _Trials:
             return None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
 
         if self.workers is not None:
-            time_limit = remaining()
             out = []
-            for f in [self.workers.submit(_trial, sy, time_limit, self.at_least) for sy in systems]:
-                out.append(f.result())
+            for f in [self.workers.submit(_trial, sy, remaining(), self.at_least) for sy in systems]:
+                try:
+                    # A trial that waited in the queue still has its whole limit: the deadline is kept here.
+                    out.append(f.result(timeout=remaining()))
+                except TimeoutError:
+                    out.append((UNKNOWN, [], 0))  # the workers still running are killed by close()
+                    break
                 if tick is not None:
                     tick(len(out))
         else:
@@ -184,7 +188,7 @@ class LowerBoundResult:
     witnessed_trials: int = 0  # trials answered by a sampled witness, no search
     witness_patterns: int = 0  # distinct patterns of the witness samples
     threshold: int = 1  # regions a trial's cell had to hold
-    xor_layers: int | None = None  # the XORs' neurons: the first this many ReLU layers' (None: all)
+    xor_layers: int | None = None  # the XORs' neurons: those of the first this many ReLU layers
 
     def to_dict(self) -> dict:
         return {"lower_bound": int(self.lower_bound), "confidence": self.confidence, "seconds": round(self.seconds, 6),
@@ -235,7 +239,8 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     method : {"tree", "milp", "scip"}
         The feasibility oracle (:func:`make_oracle`).
     time_limit : float, optional
-        Seconds for the whole search.
+        Seconds for the whole call: the level search stops :data:`FINISH_SHARE` of it early; only the
+        set-up (bounds, witness samples) is not cut short.
     seed : int
         Seed of the XORs.
     tol : float, optional
@@ -258,10 +263,11 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     threshold : int, optional
         A trial passes when its cell holds at least this many regions t (counted by the tree oracle),
         and the claim is floor(t 2^(L - alpha)) (module doc).  Default: :data:`PREFIX_THRESHOLD` when
-        the XORs leave out the last ReLU layer, else 1.
+        the XORs leave out the last ReLU layer (``method="tree"`` only), else 1.
     xor_layers : int, optional
         Draw the XORs over the unstable neurons of the first this many ReLU layers only.  Default: all
-        but the last in nets of three or more ReLU layers, else all (module doc).
+        but the last in nets of :data:`PREFIX_MIN_LAYERS` or more ReLU layers with ``method="tree"``
+        (unless those layers have no unstable neuron), else all (module doc).
 
     Returns
     -------
@@ -296,18 +302,16 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     one_of("method", method, METHODS, what="lower-bound method")
     one_of("schedule", schedule, SCHEDULES, what="level schedule")
     relu_layers = len(net.relu_layers)
-    if xor_layers is None:
-        xor_layers = relu_layers - 1 if relu_layers >= PREFIX_MIN_LAYERS and method == "tree" else relu_layers
-    xor_layers = int_at_least("xor_layers", xor_layers, min(1, relu_layers))
-    if xor_layers > relu_layers:
-        raise InputError(f"xor_layers must be at most the {relu_layers} ReLU layers, got {xor_layers}",
-                         param="xor_layers")
-    if threshold is None:
-        threshold = PREFIX_THRESHOLD if xor_layers < relu_layers and method == "tree" else 1
-    threshold = int_at_least("threshold", threshold, 1)
-    if threshold > 1 and method != "tree":
-        raise InputError(f"threshold {threshold} needs method 'tree' (the MILP oracles find one region a trial)",
-                         param="threshold")
+    if xor_layers is not None:
+        xor_layers = int_at_least("xor_layers", xor_layers, min(1, relu_layers))
+        if xor_layers > relu_layers:
+            raise InputError(f"xor_layers must be at most the {relu_layers} ReLU layers, got {xor_layers}",
+                             param="xor_layers")
+    if threshold is not None:
+        threshold = int_at_least("threshold", threshold, 1)
+        if threshold > 1 and method != "tree":
+            raise InputError(f"threshold {threshold} needs method 'tree' (the MILP oracles find one region a "
+                             "trial)", param="threshold")
     geometry_class(geometry, domain, parity=True)  # an unknown name, or a domain it cannot handle: InputError
     alpha, conf = resolve_alpha(trials=trials, confidence=confidence, alpha=alpha, levels=xors is None)
     net = balanced(net)  # exact power-of-two rescaling: the same regions, no overflow in norms
@@ -315,12 +319,17 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
         # No ReLU: the whole domain is one region, certainly.
         tolerance = resolve_tolerance(net, domain, tol)
         return LowerBoundResult(1, 1.0, time.perf_counter() - t0, method, None, None, alpha, trials, density, conf,
-                                1, 0, tolerance.tol, tolerance.meaning, None)
+                                1, 0, tolerance.tol, tolerance.meaning, None, threshold=threshold or 1,
+                                xor_layers=0)
     bounds = tree_bounds(net, domain)
     lo, hi = bounds.flat()
-    candidates = np.flatnonzero((lo < 0) & (hi > 0))
-    # the neurons of the first xor_layers ReLU layers (pattern order)
-    candidates = candidates[candidates < sum(net.widths[:xor_layers])]
+    unstable = np.flatnonzero((lo < 0) & (hi > 0))
+    if xor_layers is None:  # all layers but the last from PREFIX_MIN_LAYERS on, if they have unstable neurons
+        prefix = relu_layers - 1 if relu_layers >= PREFIX_MIN_LAYERS and method == "tree" else relu_layers
+        xor_layers = prefix if (unstable < sum(net.widths[:prefix])).any() else relu_layers
+    if threshold is None:
+        threshold = PREFIX_THRESHOLD if xor_layers < relu_layers and method == "tree" else 1
+    candidates = unstable[unstable < sum(net.widths[:xor_layers])]  # pattern order: the first layers' neurons
     oracle = make_oracle(net, domain, method=method, tol=tol, bounds=bounds, geometry=geometry)
     witnesses = (Witnesses(net, domain, oracle.tolerance, samples=witness_samples, seed=seed)
                  if witness_samples and domain.bounded else None)
@@ -337,27 +346,34 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
     bar = Progress("lower-bound", progress=progress)
     rng = np.random.default_rng(seed)
     first, last = (xors, xors) if xors is not None else (start, max(start, candidates.size + math.ceil(alpha)))
-    if xors is None and schedule == "search":
-        # A level whose claim cannot exceed the certain bound is not worth its trials.
-        while first <= last and floor_pow2(first, alpha, threshold) <= len(found):
-            first += 1
+
+    def worth_testing(first: int) -> int:
+        """The lowest level from ``first`` on whose claim exceeds the certain bound so far."""
+        if xors is None and schedule == "search":
+            while first <= last and floor_pow2(first, alpha, threshold) <= len(found):
+                first += 1
+        return first
+
+    first = worth_testing(first)
     # The probe: a level that most sampled witnesses answer (their distinct patterns are almost all regions).
     # (With a threshold t, log2 t fewer XORs leave cells of t of them.)
     probe = max(1, len(witnesses).bit_length() - threshold.bit_length()) if witnesses is not None else first
     levels: list[dict] = []
     tested: dict[int, bool] = {}
-    stopped = None if first <= last else "certain_bound"
+    stopped = None
     # SIGTERM stops the search as Ctrl-C does (a trial's own enumerator turns either into a stop).
     try:
         with stop_signals(lambda signum: KeyboardInterrupt()):
-            while (k := next_level(tested, first=first, last=last, probe=probe, schedule=schedule)) is not None:
+            while (k := next_level(tested, first=(first := worth_testing(first)), last=last, probe=probe,
+                                   schedule=schedule)) is not None:
                 tk = time.perf_counter()
-                passed = 0
+                if deadline is not None and tk >= deadline:
+                    stopped = "time_limit"
+                    break
+                passed, certain_before = 0, len(found)
                 systems = [XorSystem.draw(rng, candidates, k, density=density) for _ in range(trials)]
-                in_time = deadline is None or tk < deadline
-                results = (_answers(systems, witnesses, runner, deadline, threshold,
-                                    lambda n, what: _tick(bar, k, n, trials, what))
-                           if in_time else [(UNKNOWN, [])])
+                results = _answers(systems, witnesses, runner, deadline, threshold,
+                                   lambda n, what: _tick(bar, k, n, trials, what))
                 for system, (status, regions) in zip(systems, results):
                     for pattern in regions:  # every region a trial found is real, whether the trial passed or not
                         if not system.satisfied(pattern):  # a region outside the XORs would void the bound
@@ -367,9 +383,9 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
                     passed += status == FEASIBLE
                 statuses = [st for st, _ in results]
                 outcome = (FEASIBLE if passed == trials else INFEASIBLE if INFEASIBLE in statuses else UNKNOWN)
-                bar.show(f"level {k}: {passed}/{trials} trials found a region")
+                bar.show(f"level {k}: {passed}/{trials} trials passed")
                 levels.append({"xors": k, "trials_passed": passed, "certified": outcome == FEASIBLE,
-                               "seconds": round(time.perf_counter() - tk, 6)})
+                               "certain_before": certain_before, "seconds": round(time.perf_counter() - tk, 6)})
                 if outcome == UNKNOWN:
                     stopped = "time_limit"
                     break
@@ -381,7 +397,8 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
         runner.close()
     level = max((k for k, ok in tested.items() if ok), default=None)
     if stopped is None:
-        stopped = "max_level" if level == last else "failed_trial"
+        stopped = ("max_level" if level == last and level is not None else
+                   "certain_bound" if not tested else "failed_trial")
     if not witnesses_done:  # trials' witness lookups certified more of the sampled patterns
         found.update(dict.fromkeys(witnesses.certified_patterns()))
     certain = len(found)

@@ -111,6 +111,7 @@ def next_level(tested: dict[int, bool], *, first: int, last: int, probe: int, sc
     """
     lo = max((k for k, ok in tested.items() if ok), default=first - 1)
     hi = min((k for k, ok in tested.items() if not ok and k > lo), default=last + 1)
+    lo = max(lo, first - 1)  # ``first`` may have risen past passed levels: nothing below it is tested
     if hi - lo <= 1:
         return None
     if schedule == "upward":

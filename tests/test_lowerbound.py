@@ -156,8 +156,8 @@ def test_search_schedule_claims_the_highest_passed_level_below_every_failure(see
     assert res.lower_bound <= exact
     tested = {lv["xors"]: lv["certified"] for lv in res.levels}
     assert len(tested) == len(res.levels)  # no level twice
-    # no trials spent on a level whose claim could not beat the certain bound
-    assert all(floor_pow2(k, res.alpha) > res.certain_lower_bound for k in tested)
+    # no trials spent on a level whose claim could not beat the certain bound when it was chosen
+    assert all(floor_pow2(lv["xors"], res.alpha, res.threshold) > lv["certain_before"] for lv in res.levels)
     assert res.stopped in ("failed_trial", "max_level", "certain_bound")
     if res.level is None:  # the lowest level worth testing failed: the certain bound is the claim
         assert res.lower_bound == res.certain_lower_bound and res.confidence == 1.0
@@ -167,6 +167,12 @@ def test_search_schedule_claims_the_highest_passed_level_below_every_failure(see
         assert res.level == max(k for k, ok in tested.items() if ok)
         # the claim is pinned down: the level above it was tested and failed (or is the last level)
         assert tested.get(res.level + 1) is False or res.stopped == "max_level"
+
+
+def test_next_level_never_goes_below_a_risen_first_level():
+    # found regions raised the lowest level worth testing past the passed 11: bisection stays above it
+    assert next_level({11: True, 15: False}, first=13, last=30, probe=11) == 13
+    assert next_level({11: True, 13: False}, first=14, last=30, probe=11) is None  # 13 failed: nothing to pin
 
 
 def test_next_level_schedules():
@@ -271,6 +277,15 @@ def test_parallel_trials_certify_the_same_level(engine):
     assert [lv["xors"] for lv in par.levels] == [lv["xors"] for lv in serial.levels]
 
 
+def test_parallel_trials_with_cells_of_several_regions_certify_the_same_level():
+    net = random_mlp([4, 8, 8, 8], seed=1)
+    dom = Box(-1, 1, 4)
+    serial = lower_bound(net, dom, seed=3, witness_samples=0)
+    par = lower_bound(net, dom, seed=3, witness_samples=0, jobs=2)
+    assert serial.threshold == par.threshold == 8 and serial.level is not None
+    assert par.level == serial.level and par.lower_bound >= floor_pow2(serial.level, serial.alpha, 8)
+
+
 def test_sampled_witnesses_are_regions_that_satisfy_the_xors():
     """Every pattern Witnesses hands a trial is a brute-force region (one scipy LP a pattern, no shared
     code) that satisfies the trial's XORs; and a system no region satisfies gets none."""
@@ -287,6 +302,20 @@ def test_sampled_witnesses_are_regions_that_satisfy_the_xors():
                                                     tol=tolerance.tol, cap=10.0)}
     witnesses = Witnesses(net, dom, tolerance, samples=20_000, seed=0)
     assert 0 < len(witnesses) <= len(regions)
+    rng = np.random.default_rng(7)
+    several = 0
+    for k in (1, 2, 3):  # several witnesses a trial: t distinct regions satisfying the XORs, or None
+        for t in (2, 3, 5):
+            system = XorSystem.draw(rng, np.arange(net.neurons), k)
+            many = witnesses.find_many(system, t)
+            satisfying = {p for p in regions if system.satisfied(np.array(p, dtype=bool))}
+            if many is None:
+                continue
+            several += 1
+            got = [tuple(bool(v) for v in p) for p in many]
+            assert len(got) == len(set(got)) == t and set(got) <= satisfying
+    assert several >= 5
+    assert witnesses.find_many(XorSystem.draw(rng, np.arange(net.neurons), 1), len(regions) + 1) is None
     rng = np.random.default_rng(0)
     hits = 0
     for _ in range(40):
@@ -345,12 +374,16 @@ def test_certified_sampled_patterns_are_brute_force_regions(case):
 def test_time_limit_covers_the_whole_call_and_keeps_the_certain_bound():
     """The level search stops early enough (FINISH_SHARE) that collecting the certain bound still ends
     within the limit; the sampled patterns certified before the ladder stay in the bound."""
-    net = random_mlp([6, 10, 10, 10], seed=0)  # its ladder runs for seconds; the limit ends it
+    net = random_mlp([6, 10, 10, 10], seed=0)
     dom = Box(-1, 1, 6)
-    res = lower_bound(net, dom, seed=0, time_limit=1.0)
-    assert res.seconds <= 1.0
-    assert res.certain_lower_bound >= res.witness_patterns // 2 > 0
-    assert res.lower_bound >= res.certain_lower_bound
+    # XORs over all 30 neurons, one region a trial, no witnesses to skip levels: its levels run for 5-7 s on
+    # an idle machine, so the limit surely ends them
+    res = lower_bound(net, dom, seed=0, time_limit=2.0, witness_samples=0, xor_layers=3, threshold=1)
+    assert res.stopped == "time_limit" and res.seconds <= 2.0
+    assert res.lower_bound >= res.certain_lower_bound > 0
+    # the sampled patterns certified before the levels stay in the certain bound
+    sampled = lower_bound(net, dom, seed=0, time_limit=2.0, xor_layers=3, threshold=1)
+    assert sampled.seconds <= 2.0 and sampled.certain_lower_bound >= sampled.witness_patterns // 2 > 0
 
 
 def test_floor_pow2_with_a_threshold_is_exact_from_below():

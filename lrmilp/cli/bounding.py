@@ -58,7 +58,8 @@ def lower_bound_cmd(model, trust, input_shape, box, box_file, unbounded, xors, s
     def human(r):
         what = "a region" if r["threshold"] == 1 else f"a cell of {r['threshold']} regions"
         how = (f"all {r['trials']} trials with {r['level']} XORs found {what} (alpha {r['alpha']:.3f})"
-               if r["level"] is not None else "no XOR level certified")
+               if r["level"] is not None else "no XOR level certified" if r["levels"]
+               else "no XOR level could claim more than the certain bound")
         return (f"at least {r['lower_bound']:,} regions with confidence {r['confidence']:.4g} "
                 f"({how}; {r['certain_lower_bound']:,} distinct regions found for certain; {r['seconds']:.2f}s, "
                 f"stopped: {r['stopped']}) — a lower bound, not a count")
