@@ -354,7 +354,6 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
                 first += 1
         return first
 
-    first = worth_testing(first)
     # The probe: a level that most sampled witnesses answer (their distinct patterns are almost all regions).
     # (With a threshold t, log2 t fewer XORs leave cells of t of them.)
     probe = max(1, len(witnesses).bit_length() - threshold.bit_length()) if witnesses is not None else first
@@ -397,8 +396,7 @@ def lower_bound(net: Network, domain: Domain, *, xors: int | None = None, start:
         runner.close()
     level = max((k for k, ok in tested.items() if ok), default=None)
     if stopped is None:
-        stopped = ("max_level" if level == last and level is not None else
-                   "certain_bound" if not tested else "failed_trial")
+        stopped = "max_level" if level == last else "certain_bound" if not tested else "failed_trial"
     if not witnesses_done:  # trials' witness lookups certified more of the sampled patterns
         found.update(dict.fromkeys(witnesses.certified_patterns()))
     certain = len(found)

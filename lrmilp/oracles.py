@@ -272,8 +272,9 @@ class Witnesses:
             alive = alive[(odd & np.uint64(1)) == parity]
             if alive.size < at_least:
                 return None
-        got = [int(i) for i in alive[self.status[alive] == 1][:at_least]]
-        for i in alive[self.status[alive] == 0][:WITNESS_TRIES + at_least - 1]:
+        status = self.status[alive]
+        got = [int(i) for i in alive[status == 1][:at_least]]
+        for i in alive[status == 0][:WITNESS_TRIES + at_least - 1]:
             if len(got) == at_least:
                 break
             self.status[i] = 1 if self._certified(int(i)) else -1

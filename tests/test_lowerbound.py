@@ -162,7 +162,7 @@ def test_search_schedule_claims_the_highest_passed_level_below_every_failure(see
     if res.level is None:  # the lowest level worth testing failed: the certain bound is the claim
         assert res.lower_bound == res.certain_lower_bound and res.confidence == 1.0
         assert res.stopped == "certain_bound" or tested[min(tested)] is False
-        assert not tested or floor_pow2(min(tested) - 1, res.alpha) <= res.certain_lower_bound
+        assert not tested or floor_pow2(min(tested) - 1, res.alpha, res.threshold) <= res.certain_lower_bound
     else:
         assert res.level == max(k for k, ok in tested.items() if ok)
         # the claim is pinned down: the level above it was tested and failed (or is the last level)
@@ -254,7 +254,10 @@ def test_cli_lower_bound_json(tmp_path):
 @pytest.mark.parametrize("args,message", [(["--confidence", "1.5"], "--confidence"),
                                           (["--alpha", "1", "--confidence", "0.9"], "not both"),
                                           (["--density", "0"], "--density"),
-                                          (["--method", "nope"], "method")])
+                                          (["--method", "nope"], "method"),
+                                          (["--threshold", "0"], "--threshold"),
+                                          (["--threshold", "4", "--method", "milp"], "--threshold"),
+                                          (["--xor-layers", "2"], "--xor-layers")])
 def test_cli_lower_bound_bad_input(tmp_path, args, message):
     path = tmp_path / "n.npz"
     save_npz(random_mlp([3, 4], seed=0), path)
